@@ -1,0 +1,354 @@
+"""The dev model set: tiny FLUX-family pipelines with random weights.
+
+fluxhost must start, serve, and pass its tests on a machine with no GPU, no internet, and no
+multi-gigabyte FLUX checkpoint. When no models are configured (`FLUXHOST_MODELS` empty) the engine
+builds this set instead: real diffusers pipeline classes (FluxPipeline, ...) whose components are
+shrunk to hidden size 32 and initialised with fixed seeds. Everything downstream of the engine --
+scheduling, LoRA loading, progress, cancellation, encoding -- then runs the same code paths it
+would run with FLUX.1-dev; only the pictures are meaningless.
+
+Properties:
+- Random weights: outputs are structured noise. See `DEV_MODEL_WARNING`.
+- Deterministic: the same code builds bit-identical weights (fixed torch seeds, a private RNG
+  state), so the same request with the same seed gives the same pixels on every machine running
+  the same torch build.
+- Fast: building and saving takes well under a second; tokenizers are built locally (a CLIP
+  byte-level BPE with no merges, a T5 Unigram over single characters), nothing is downloaded.
+- Crash-safe: the set is built in a temporary sibling directory and renamed into place together
+  with a marker file, so a crash never leaves a half-written set behind, and concurrent builders
+  (API process and worker process starting together) settle on one winner.
+
+Layout: `root/<kind>/` is a `save_pretrained` directory per pipeline kind, `root/COMPLETE` the
+marker. Kinds are built by functions registered in `_BUILDERS`; today only `base`.
+
+torch, diffusers and transformers are imported inside functions so that importing this module
+(e.g. for `DEV_KINDS`) stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5Tokenizer
+
+DEV_MODEL_WARNING = (
+    "fluxhost is running the DEV MODEL SET: tiny FLUX-family pipelines with RANDOM weights. "
+    "Every image it generates is noise. Set FLUXHOST_MODELS (e.g. "
+    '\'{"base": "black-forest-labs/FLUX.1-dev"}\') to serve real models.'
+)
+
+# Bump when a builder changes what it writes, so existing sets on disk are rebuilt.
+DEV_SET_VERSION = 1
+MARKER_NAME = "COMPLETE"
+
+HIDDEN = 32
+# T5 pads every prompt to this many tokens; small keeps the dev set fast, while the characters
+# the tokenizer maps one-to-one still give distinct embeddings for distinct short prompts.
+T5_MAX_LENGTH = 128
+CLIP_MAX_LENGTH = 77
+
+# FLUX.1 VAE latent normalisation and scheduler settings, copied from the real model configs so
+# the pipelines exercise the same code paths.
+FLUX_VAE_SCALING = 0.3611
+FLUX_VAE_SHIFT = 0.1159
+FLUX_SCHEDULER_CONFIG: dict[str, Any] = {
+    "base_image_seq_len": 256,
+    "base_shift": 0.5,
+    "max_image_seq_len": 4096,
+    "max_shift": 1.15,
+    "num_train_timesteps": 1000,
+    "shift": 3.0,
+    "use_dynamic_shifting": True,
+}
+
+
+def set_offline_env() -> None:
+    """Tell the HF libraries not to reach the hub; a no-op where the user already decided."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DIFFUSERS_OFFLINE"):
+        os.environ.setdefault(name, "1")
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed torch for one component without disturbing the caller's global RNG state."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+# --- tokenizers ---------------------------------------------------------------------------------
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible byte -> printable character map."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    chars = list(printable)
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return {b: chr(c) for b, c in zip(printable, chars, strict=True)}
+
+
+def build_clip_tokenizer() -> CLIPTokenizer:
+    """Byte-level BPE with no merges: every byte is a token (word-final bytes carry `</w>`)."""
+    from transformers import CLIPTokenizer
+
+    vocab: dict[str, int] = {}
+    for suffix in ("", "</w>"):
+        for char in _bytes_to_unicode().values():
+            vocab[char + suffix] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=CLIP_MAX_LENGTH)
+
+
+def build_t5_tokenizer() -> T5Tokenizer:
+    """Unigram over single characters, with word-initial variants scored higher."""
+    from transformers import T5Tokenizer
+
+    chars = "abcdefghijklmnopqrstuvwxyz0123456789.,!?'\"-:;()/&%$#@+*=_"
+    vocab: list[tuple[str, float]] = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    vocab += [("▁" + c, -2.5) for c in chars]
+    vocab += [(c, -3.0) for c in chars + chars.upper()]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=T5_MAX_LENGTH)
+
+
+# --- components ---------------------------------------------------------------------------------
+
+
+def build_text_encoders(
+    clip_tok: CLIPTokenizer, t5_tok: T5Tokenizer, seed: int
+) -> tuple[CLIPTextModel, T5EncoderModel]:
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    clip_config = CLIPTextConfig(
+        vocab_size=len(clip_tok),
+        hidden_size=HIDDEN,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=CLIP_MAX_LENGTH,
+        projection_dim=HIDDEN,
+        bos_token_id=clip_tok.bos_token_id,
+        eos_token_id=clip_tok.eos_token_id,
+        pad_token_id=clip_tok.pad_token_id,
+    )
+    t5_config = T5Config(
+        vocab_size=len(t5_tok),
+        d_model=HIDDEN,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        feed_forward_proj="gated-gelu",
+        pad_token_id=t5_tok.pad_token_id,
+        eos_token_id=t5_tok.eos_token_id,
+    )
+    with _seeded(seed):
+        clip = CLIPTextModel(clip_config)
+    with _seeded(seed + 1):
+        t5 = T5EncoderModel(t5_config)
+    return clip.eval(), t5.eval()
+
+
+def build_vae(seed: int) -> Any:
+    from diffusers import AutoencoderKL
+
+    with _seeded(seed):
+        # Four blocks give FLUX's 8x downsampling; the pipeline derives its latent geometry from
+        # len(block_out_channels).
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            block_out_channels=(8, 8, 8, 8),
+            layers_per_block=1,
+            latent_channels=16,
+            norm_num_groups=4,
+            sample_size=32,
+            scaling_factor=FLUX_VAE_SCALING,
+            shift_factor=FLUX_VAE_SHIFT,
+            use_quant_conv=False,
+            use_post_quant_conv=False,
+        )
+    return vae.eval()
+
+
+def build_transformer(seed: int, in_channels: int = 64, out_channels: int | None = None) -> Any:
+    from diffusers import FluxTransformer2DModel
+
+    with _seeded(seed):
+        transformer = FluxTransformer2DModel(
+            patch_size=1,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            num_layers=1,
+            num_single_layers=2,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=HIDDEN,
+            pooled_projection_dim=HIDDEN,
+            guidance_embeds=True,
+            axes_dims_rope=(4, 6, 6),
+        )
+    return transformer.eval()
+
+
+def build_scheduler() -> Any:
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler(**FLUX_SCHEDULER_CONFIG)
+
+
+# --- kinds --------------------------------------------------------------------------------------
+
+
+def _build_base(out_dir: Path) -> None:
+    from diffusers import FluxPipeline
+
+    clip_tok, t5_tok = build_clip_tokenizer(), build_t5_tokenizer()
+    clip, t5 = build_text_encoders(clip_tok, t5_tok, seed=0)
+    pipe = FluxPipeline(
+        scheduler=build_scheduler(),
+        vae=build_vae(seed=2),
+        text_encoder=clip,
+        tokenizer=clip_tok,
+        text_encoder_2=t5,
+        tokenizer_2=t5_tok,
+        transformer=build_transformer(seed=3),
+    )
+    pipe.save_pretrained(out_dir)
+
+
+# Pipeline kind -> builder writing a save_pretrained directory. fill/canny/depth/redux go here.
+_BUILDERS: dict[str, Callable[[Path], None]] = {"base": _build_base}
+DEV_KINDS: frozenset[str] = frozenset(_BUILDERS)
+
+
+# --- the set on disk ----------------------------------------------------------------------------
+
+
+def _marker_payload() -> dict[str, Any]:
+    return {"version": DEV_SET_VERSION, "kinds": sorted(_BUILDERS)}
+
+
+def is_complete(root: Path) -> bool:
+    try:
+        return json.loads((root / MARKER_NAME).read_text()) == _marker_payload()
+    except (OSError, ValueError):
+        return False
+
+
+def _paths(root: Path) -> dict[str, Path]:
+    return {kind: root / kind for kind in sorted(_BUILDERS)}
+
+
+def ensure_dev_model_set(root: Path) -> dict[str, Path]:
+    """Build the dev model set under `root` unless a complete one is there; return kind -> dir.
+
+    Safe against crashes and concurrent callers: each builder writes a private temporary sibling
+    of `root` and renames it into place; a loser of the race discards its copy.
+    """
+    set_offline_env()
+    root = Path(root)
+    if is_complete(root):
+        return _paths(root)
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
+    try:
+        for kind, build in _BUILDERS.items():
+            build(tmp / kind)
+        (tmp / MARKER_NAME).write_text(json.dumps(_marker_payload()))
+        _install(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not is_complete(root):
+        raise RuntimeError(f"dev model set at {root} is incomplete after building it")
+    return _paths(root)
+
+
+def _install(tmp: Path, root: Path) -> None:
+    """Move a finished build to `root`, replacing a stale or partial set but never a good one."""
+    if root.exists():
+        if is_complete(root):
+            return  # another builder won the race
+        stale = root.with_name(f".{root.name}.stale-{uuid.uuid4().hex}")
+        try:
+            root.rename(stale)
+        except FileNotFoundError:
+            pass  # a concurrent builder moved it already
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        tmp.rename(root)
+    except OSError:
+        # Lost a race to another builder between the check and the rename.
+        if not is_complete(root):
+            raise
+
+
+# --- LoRA ---------------------------------------------------------------------------------------
+
+LORA_TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def make_dev_lora(base_dir: Path, out_file: Path, seed: int = 0, rank: int = 4) -> Path:
+    """Write a random LoRA for the dev `base` pipeline at `base_dir` to `out_file`.
+
+    The file is the diffusers LoRA format (`FluxPipeline.save_lora_weights`), loadable with
+    `FluxPipeline.load_lora_weights`. Unlike a freshly initialised LoRA (B = 0, a no-op), its B
+    matrices are random too, so applying it visibly changes the output.
+    """
+    import torch
+    from diffusers import FluxPipeline, FluxTransformer2DModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    set_offline_env()
+    out_file = Path(out_file)
+    transformer = FluxTransformer2DModel.from_pretrained(
+        Path(base_dir) / "transformer", local_files_only=True
+    )
+    with _seeded(seed):
+        transformer.add_adapter(
+            LoraConfig(
+                r=rank,
+                lora_alpha=rank,
+                init_lora_weights="gaussian",
+                target_modules=list(LORA_TARGET_MODULES),
+            )
+        )
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, param in transformer.named_parameters():
+                if "lora_B" in name:
+                    param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
+    state = get_peft_model_state_dict(transformer)
+
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".lora-", dir=out_file.parent) as tmp:
+        FluxPipeline.save_lora_weights(
+            tmp, transformer_lora_layers=state, weight_name="lora.safetensors"
+        )
+        os.replace(Path(tmp) / "lora.safetensors", out_file)
+    return out_file

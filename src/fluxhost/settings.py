@@ -1,0 +1,118 @@
+"""The one configuration object. Read from `FLUXHOST_*` environment variables (and an optional
+`.env`), never at import time: call `Settings()` (or `get_settings()`) where you need it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PipelineKind = Literal["base", "fill", "canny", "depth", "redux"]
+PIPELINE_KINDS: tuple[PipelineKind, ...] = ("base", "fill", "canny", "depth", "redux")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FLUXHOST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Database, blobs, dev models and secrets.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL. Default: SQLite (WAL) at DATA_DIR/fluxhost.db."
+    )
+    public_base_url: str | None = Field(
+        None, description="Absolute base URL clients reach this server at (polling/sample URLs)."
+    )
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Peers whose X-Forwarded-Proto/Host headers are trusted ('*' for any).",
+    )
+
+    # --- serving ----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(1, ge=0, description="Embedded worker threads in `serve` (0 = API only).")
+    max_active_tasks_per_key: int = Field(24, ge=1)
+    require_key_for_results: bool = False
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_prompt_chars: int = Field(10_000, ge=1)
+    max_image_pixels: int = Field(
+        4096 * 4096, ge=1, description="Bound on decoded input image pixels."
+    )
+    log_format: Literal["json", "text"] = "text"
+    log_level: str = "INFO"
+
+    # --- queue ------------------------------------------------------------------------------
+    lease_seconds: float = Field(30.0, gt=0, description="A claim expires this long after the last heartbeat.")
+    heartbeat_seconds: float = Field(1.0, gt=0, description="Lease renewal and progress flush period.")
+    max_attempts: int = Field(3, ge=1, description="Claims of one task before it ends Error.")
+    poll_interval_seconds: float = Field(0.25, gt=0, description="Idle worker DB poll period.")
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+
+    # --- delivery -----------------------------------------------------------------------------
+    signing_key: str | None = Field(
+        None, description="HMAC key for delivery URLs; default: generated into DATA_DIR/signing.key."
+    )
+    signed_url_ttl_seconds: int = Field(600, ge=1)
+    result_retention_seconds: int = Field(7 * 24 * 3600, ge=1)
+    blob_dir: Path | None = Field(None, description="Local blob store. Default: DATA_DIR/blobs.")
+
+    # --- webhooks -------------------------------------------------------------------------------
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhook targets on private, loopback and link-local addresses."
+    )
+    webhook_timeout_seconds: float = Field(30.0, gt=0)
+    webhook_retry_schedule: list[float] = Field(
+        default_factory=lambda: [1.0, 5.0, 30.0, 120.0, 600.0, 1800.0],
+        description="Seconds to wait before each retry; its length bounds the retries.",
+    )
+
+    # --- models -----------------------------------------------------------------------------
+    models: dict[PipelineKind, str] = Field(
+        default_factory=dict,
+        description='Pipeline kind -> hub id or local dir, e.g. {"base": "black-forest-labs/FLUX.1-dev"}. '
+        "Empty: the dev model set (random weights; it draws noise).",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    lora_cache_size: int = Field(8, ge=1, description="LoRA adapters kept loaded per pipeline.")
+    ultra_megapixels: float | None = Field(
+        None, gt=0, description="Ultra output size. Default 4.0, or 0.0625 on the dev model set."
+    )
+    ultra_steps: int = Field(40, ge=1, le=100)
+    ultra_guidance: float = Field(2.5, ge=1.0, le=100.0)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _drop_empty(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if v}
+        return value
+
+    # --- derived ----------------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'fluxhost.db').resolve()}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def uses_dev_models(self) -> bool:
+        return not self.models
+
+    @property
+    def resolved_ultra_megapixels(self) -> float:
+        if self.ultra_megapixels is not None:
+            return self.ultra_megapixels
+        return 0.0625 if self.uses_dev_models else 4.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,98 @@
+"""The client side of the queue: submitting tasks and reading them back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from fluxhost.store.models import ApiKey, Task, WebhookDelivery
+from fluxhost.store.store import Store
+
+ACTIVE_STATES = ("queued", "running")
+
+
+class TooManyActiveTasks(Exception):
+    def __init__(self, active: int, limit: int) -> None:
+        super().__init__(f"Too many active tasks: {active} of {limit} allowed for this key")
+        self.active = active
+        self.limit = limit
+
+
+def submit_task(
+    store: Store,
+    *,
+    key_id: int | None,
+    endpoint: str,
+    params: dict[str, Any],
+    base_url: str,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    active_limit: int,
+) -> Task:
+    """Insert a queued task, unless the key already has `active_limit` active tasks."""
+    now = store.now()
+    with store.write() as s:
+        if key_id is not None:
+            if store.is_postgres:
+                # Serializes one key's submissions so the count below cannot be raced past.
+                s.execute(select(ApiKey.id).where(ApiKey.id == key_id).with_for_update())
+            active = s.scalar(
+                select(func.count())
+                .select_from(Task)
+                .where(Task.key_id == key_id, Task.state.in_(ACTIVE_STATES))
+            )
+            if active is not None and active >= active_limit:
+                raise TooManyActiveTasks(active, active_limit)
+        task = Task(
+            id=str(uuid.uuid4()),
+            key_id=key_id,
+            endpoint=endpoint,
+            params=params,
+            base_url=base_url,
+            state="queued",
+            status="Pending",
+            attempts=0,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            created_at=now,
+        )
+        s.add(task)
+    return task
+
+
+def get_task(store: Store, task_id: str) -> Task | None:
+    """The task, unless it is unknown or past its retention."""
+    with store.read() as s:
+        task = s.get(Task, task_id)
+    if task is None or (task.expires_at is not None and task.expires_at <= store.now()):
+        return None
+    return task
+
+
+def count_by_state(store: Store) -> dict[str, int]:
+    with store.read() as s:
+        rows = s.execute(select(Task.state, func.count()).group_by(Task.state)).all()
+    return {state: int(n) for state, n in rows}
+
+
+def purge_expired(store: Store, limit: int = 500) -> list[str]:
+    """Delete finished tasks past retention; return their blob keys for the caller to delete."""
+    now = store.now()
+    with store.write() as s:
+        rows = s.execute(
+            select(Task.id, Task.blob_key)
+            .where(Task.state == "done", Task.expires_at <= now)
+            .limit(limit)
+        ).all()
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        s.execute(
+            delete(WebhookDelivery).where(
+                WebhookDelivery.task_id.in_(ids), WebhookDelivery.state != "pending"
+            )
+        )
+        s.execute(delete(Task).where(Task.id.in_(ids)))
+    return [r.blob_key for r in rows if r.blob_key]

@@ -1,0 +1,77 @@
+"""Response bodies: submit answers, get_result, webhook payloads, error bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from fluxhost.wire.enums import StatusResponse
+
+
+class AsyncResponse(BaseModel):
+    id: str
+    polling_url: str
+
+
+class AsyncWebhookResponse(BaseModel):
+    id: str
+    status: str
+    webhook_url: str
+
+
+class AsyncWebhookResponseWithPolling(AsyncWebhookResponse):
+    """What we send: API-NOTES decides to add `polling_url` to the webhook variant."""
+
+    polling_url: str
+
+
+class ResultResponse(BaseModel):
+    id: str = Field(description="Task id for retrieving result")
+    status: StatusResponse
+    result: Any | None = None
+    progress: float | None = None
+    details: dict[str, Any] | None = None
+
+
+class ResultBody(ResultResponse):
+    """The body actually sent: the spec's ResultResponse plus `preview` (seen in real traffic)."""
+
+    preview: Any | None = None
+
+
+class SampleResult(BaseModel):
+    """`result` of a Ready generation task."""
+
+    sample: str
+    prompt: str
+    seed: int
+    start_time: float
+    end_time: float
+    duration: float
+
+
+class WebhookPayload(BaseModel):
+    """POSTed to `webhook_url` when a task ends (API-NOTES 'Webhooks', Decision)."""
+
+    id: str
+    task_id: str
+    status: str  # SUCCESS | FAILED | Request Moderated | Content Moderated
+    result: Any | None = None
+    progress: float | None = None
+    details: dict[str, Any] | None = None
+    error: str | None = None
+
+
+WEBHOOK_STATUS = {
+    StatusResponse.ready.value: "SUCCESS",
+    StatusResponse.error.value: "FAILED",
+    StatusResponse.request_moderated.value: "Request Moderated",
+    StatusResponse.content_moderated.value: "Content Moderated",
+}
+
+
+class ErrorDetail(BaseModel):
+    """Every non-validation error body: `{"detail": "..."}`."""
+
+    detail: str
