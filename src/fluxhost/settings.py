@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         description='Pipeline kind -> hub id or local dir, e.g. {"base": "black-forest-labs/FLUX.1-dev"}. '
         "Empty: the dev model set (random weights; it draws noise).",
     )
+    dev_model_dir: Path | None = Field(
+        None, description="Where the dev model set is built. Default: DATA_DIR/models/dev."
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     lora_cache_size: int = Field(8, ge=1, description="LoRA adapters kept loaded per pipeline.")

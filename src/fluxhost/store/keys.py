@@ -83,3 +83,13 @@ def authenticate(store: Store, plaintext: str) -> KeyInfo | None:
         if row is None or row.revoked_at is not None:
             return None
         return _info(row)
+
+
+def rename_key(store: Store, name: str, new_name: str) -> None:
+    with store.write() as s:
+        row = s.scalar(select(ApiKey).where(ApiKey.name == name))
+        if row is None:
+            raise KeyError_(f"no key named {name!r}")
+        row.name = new_name
+        if row.revoked_at is None:
+            row.revoked_at = time.time()

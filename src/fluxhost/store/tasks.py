@@ -11,6 +11,8 @@ from fluxhost.store.models import ApiKey, Task, WebhookDelivery
 from fluxhost.store.store import Store
 
 ACTIVE_STATES = ("queued", "running")
+# params[INPUTS_PARAM] maps an input field to the blob holding its bytes; purged with the task.
+INPUTS_PARAM = "_input_blobs"
 
 
 class TooManyActiveTasks(Exception):
@@ -23,6 +25,7 @@ class TooManyActiveTasks(Exception):
 def submit_task(
     store: Store,
     *,
+    task_id: str | None = None,
     key_id: int | None,
     endpoint: str,
     params: dict[str, Any],
@@ -46,7 +49,7 @@ def submit_task(
             if active is not None and active >= active_limit:
                 raise TooManyActiveTasks(active, active_limit)
         task = Task(
-            id=str(uuid.uuid4()),
+            id=task_id or str(uuid.uuid4()),
             key_id=key_id,
             endpoint=endpoint,
             params=params,
@@ -82,7 +85,7 @@ def purge_expired(store: Store, limit: int = 500) -> list[str]:
     now = store.now()
     with store.write() as s:
         rows = s.execute(
-            select(Task.id, Task.blob_key)
+            select(Task.id, Task.blob_key, Task.params)
             .where(Task.state == "done", Task.expires_at <= now)
             .limit(limit)
         ).all()
@@ -95,4 +98,7 @@ def purge_expired(store: Store, limit: int = 500) -> list[str]:
             )
         )
         s.execute(delete(Task).where(Task.id.in_(ids)))
-    return [r.blob_key for r in rows if r.blob_key]
+    keys = [r.blob_key for r in rows if r.blob_key]
+    for r in rows:
+        keys.extend((r.params or {}).get(INPUTS_PARAM, {}).values())
+    return keys

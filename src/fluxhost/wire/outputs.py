@@ -9,6 +9,12 @@ from pydantic import BaseModel, Field
 from fluxhost.wire.enums import StatusResponse
 
 
+def _plain_object_or_null(schema: dict[str, Any]) -> None:
+    # The provider renders `dict | None` as a bare object; pydantic adds additionalProperties.
+    schema["anyOf"] = [{"type": "object"}, {"type": "null"}]
+    schema.pop("default", None)
+
+
 class AsyncResponse(BaseModel):
     id: str
     polling_url: str
@@ -31,7 +37,7 @@ class ResultResponse(BaseModel):
     status: StatusResponse
     result: Any | None = None
     progress: float | None = None
-    details: dict[str, Any] | None = None
+    details: dict[str, Any] | None = Field(None, json_schema_extra=_plain_object_or_null)
 
 
 class ResultBody(ResultResponse):

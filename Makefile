@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh machine that has only Python:
+#   make serve   the server on the embedded default (SQLite, dev model set, embedded worker)
+#   make test    the whole test suite, lint and type checks included
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU wheel here; on a GPU box pick your CUDA build, e.g. TORCH_SPEC="torch==2.13.0".
+# It is installed first and alone so that no resolver ever swaps in another torch.
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.fluxhost-installed
+EXTRAS ?= engine,postgres,dev
+
+.PHONY: serve test lint typecheck install bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip show torch >/dev/null 2>&1 || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@$(BIN)/python -c "import torch, diffusers; print('torch', torch.__version__, '| diffusers', diffusers.__version__)"
+	@touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/fluxhost serve --dev
+
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,72 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fluxhost.api.limits import BodySizeLimit
+from fluxhost.api.routers import delivery, generate, health, results
+from fluxhost.services import Services, build_services
+from fluxhost.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """An app serving the contract. Embedded workers (settings.workers) start with it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from fluxhost.worker.runtime import Runtime
+
+        svc: Services = app.state.services
+        runtime = Runtime(svc, workers=settings.workers)
+        runtime.start()
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            runtime.stop(grace_seconds=settings.shutdown_grace_seconds)
+
+    app = FastAPI(
+        title="fluxhost: FLUX finetune API",
+        version="0.1.0",
+        description="Self-hosted FLUX finetune API. Same wire contract as the hosted one.",
+        lifespan=lifespan,
+    )
+    app.state.services = services or build_services(settings)
+    for router in (generate.router, results.router, delivery.router, health.router):
+        app.include_router(router)
+    _install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _jsonable(exc.errors())}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+
+
+def _jsonable(errors: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors)

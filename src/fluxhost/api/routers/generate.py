@@ -1,0 +1,199 @@
+"""The five finetuned generation endpoints: validate, queue, answer with a polling URL."""
+
+import secrets
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from fluxhost.api.auth import require_key
+from fluxhost.services import Services
+from fluxhost.api.urls import base_url
+from fluxhost.api.validation import check_prompt, decode_image, field_error, raise_errors
+from fluxhost.store.finetunes import get_owned_finetune
+from fluxhost.store.keys import KeyInfo
+from fluxhost.store.tasks import INPUTS_PARAM, TooManyActiveTasks, submit_task
+from fluxhost.webhooks.targets import check_url_literal
+from fluxhost.wire import (
+    AsyncResponse,
+    AsyncWebhookResponse,
+    FinetuneCannyInputs,
+    FinetuneDepthInputs,
+    FinetuneFluxProFillInputs,
+    FinetuneFluxUltraInput,
+    FluxProFinetuneInputs,
+    GenerationInputs,
+)
+from fluxhost.wire.outputs import AsyncWebhookResponseWithPolling
+
+router = APIRouter(tags=["Tasks"])
+
+IMAGE_FIELDS: dict[type[GenerationInputs], tuple[str, ...]] = {
+    FluxProFinetuneInputs: ("image_prompt",),
+    FinetuneFluxUltraInput: ("image_prompt",),
+    FinetuneFluxProFillInputs: ("image", "mask"),
+    FinetuneCannyInputs: ("control_image",),
+    FinetuneDepthInputs: ("control_image",),
+}
+SEED_MAX = 2**32 - 1
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def _check_images(
+    body: GenerationInputs, settings_max_pixels: int
+) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    images: dict[str, bytes] = {}
+    errors: list[dict[str, Any]] = []
+    sizes: dict[str, tuple[int, int]] = {}
+    for name in IMAGE_FIELDS[type(body)]:
+        value = getattr(body, name)
+        if value is None:
+            continue
+        raw, img, err = decode_image(name, value, settings_max_pixels)
+        if err is not None:
+            errors.append(err)
+            continue
+        assert img is not None
+        images[name] = raw
+        sizes[name] = img.size
+    if "image" in sizes and "mask" in sizes and sizes["image"] != sizes["mask"]:
+        errors.append(
+            field_error(
+                "mask",
+                f"Value error, mask is {sizes['mask'][0]}x{sizes['mask'][1]} but image is "
+                f"{sizes['image'][0]}x{sizes['image'][1]}; they must match",
+                "value_error",
+                None,
+            )
+        )
+    return images, errors
+
+
+def submit(endpoint: str, body: GenerationInputs, request: Request, key: KeyInfo) -> JSONResponse:
+    svc = services(request)
+    settings = svc.settings
+    errors = check_prompt("prompt", body.prompt, settings.max_prompt_chars)
+    images, image_errors = _check_images(body, settings.max_image_pixels)
+    errors += image_errors
+    webhook = str(body.webhook_url) if body.webhook_url is not None else None
+    if webhook is not None:
+        reason = check_url_literal(webhook, settings.webhook_allow_private)
+        if reason:
+            errors.append(field_error("webhook_url", f"Value error, {reason}", "value_error",
+                                      webhook))
+    raise_errors(errors)
+
+    if get_owned_finetune(svc.store, body.finetune_id, key.id) is None:
+        raise HTTPException(status_code=404, detail=f"Finetune not found: {body.finetune_id}")
+
+    params = body.params()
+    if params.get("seed") is None:
+        # Fixed at submit so a retried task (its worker died) draws the same image.
+        params["seed"] = secrets.randbelow(SEED_MAX)
+    task_id = str(uuid.uuid4())
+    # Input images go to the blob store (any worker can read them), not into the task row.
+    input_keys = {name: f"inputs/{task_id}-{name}.bin" for name in images}
+    for name, blob_key in input_keys.items():
+        params[name] = None
+        svc.blobs.put(blob_key, images[name])
+    params[INPUTS_PARAM] = input_keys
+    base = base_url(request, settings)
+    try:
+        task = submit_task(
+            svc.store,
+            task_id=task_id,
+            key_id=key.id,
+            endpoint=endpoint,
+            params=params,
+            base_url=base,
+            webhook_url=webhook,
+            webhook_secret=body.webhook_secret,
+            active_limit=settings.max_active_tasks_per_key,
+        )
+    except TooManyActiveTasks as exc:
+        for blob_key in input_keys.values():
+            svc.blobs.delete(blob_key)
+        raise HTTPException(status_code=429, detail=str(exc)) from exc
+    svc.task_available.set()
+    polling_url = f"{base}/v1/get_result?id={task.id}"
+    if webhook is not None:
+        answer: Any = AsyncWebhookResponseWithPolling(
+            id=task.id, status="Pending", webhook_url=webhook, polling_url=polling_url
+        )
+    else:
+        answer = AsyncResponse(id=task.id, polling_url=polling_url)
+    return JSONResponse(answer.model_dump())
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Missing or invalid x-key"},
+    404: {"description": "Unknown finetune_id, or one owned by another key"},
+    413: {"description": "Request body too large"},
+    429: {"description": "Too many active tasks for this key"},
+}
+SubmitAnswer = AsyncResponse | AsyncWebhookResponse
+
+
+def _route(
+    path: str, model: type[GenerationInputs], summary: str, description: str, operation_id: str
+) -> None:
+    endpoint = path.removeprefix("/v1/")
+
+    # `model` must be a real annotation (not a string) for FastAPI to read the body from it,
+    # which is why this module does not use `from __future__ import annotations`.
+    def handler(
+        request: Request, body: model, key: KeyInfo = Depends(require_key)  # type: ignore[valid-type]
+    ) -> JSONResponse:
+        return submit(endpoint, body, request, key)
+
+    handler.__name__ = operation_id
+    router.post(
+        path,
+        response_model=SubmitAnswer,
+        summary=summary,
+        description=description,
+        operation_id=operation_id,
+        responses=RESPONSES,
+    )(handler)
+
+
+_route(
+    "/v1/flux-pro-finetuned",
+    FluxProFinetuneInputs,
+    "Generate an image with FLUX.1 [pro] finetune",
+    "Submits an image generation task with FLUX.1 [pro] using a finetune.",
+    "flux_pro_finetuned_v1_flux_pro_finetuned_post",
+)
+_route(
+    "/v1/flux-pro-1.1-ultra-finetuned",
+    FinetuneFluxUltraInput,
+    "Generate an image with FLUX 1.1 [pro] finetune with ultra mode.",
+    "Submits an image generation task with FLUX 1.1 [pro] finetune with ultra mode.",
+    "generate_bigblue_finetuned_v1_flux_pro_1_1_ultra_finetuned_post",
+)
+_route(
+    "/v1/flux-pro-1.0-fill-finetuned",
+    FinetuneFluxProFillInputs,
+    "Generate an image with FLUX.1 Fill [pro] finetune using an input image and mask.",
+    "Submits an image generation task with the FLUX.1 Fill [pro] finetune model using an input "
+    "image and mask. Mask can be applied to alpha channel or submitted as a separate image.",
+    "flux_pro_1_0_fill_finetuned_v1_flux_pro_1_0_fill_finetuned_post",
+)
+_route(
+    "/v1/flux-pro-1.0-canny-finetuned",
+    FinetuneCannyInputs,
+    "Generate an image with FLUX.1 Canny [pro] finetune using a control image.",
+    "Submits an image generation task with FLUX.1 Canny [pro] finetune.",
+    "flux_pro_1_0_canny_finetuned_v1_flux_pro_1_0_canny_finetuned_post",
+)
+_route(
+    "/v1/flux-pro-1.0-depth-finetuned",
+    FinetuneDepthInputs,
+    "Generate an image with FLUX.1 Depth [pro] finetune using a control image.",
+    "Submits an image generation task with FLUX.1 Depth [pro] finetune.",
+    "flux_pro_1_0_depth_finetuned_v1_flux_pro_1_0_depth_finetuned_post",
+)

@@ -1,0 +1,75 @@
+"""Checks that need settings or decoding, reported in the same pydantic-v2 422 shape that
+FastAPI uses for schema errors, so clients see one error format."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from PIL import Image, UnidentifiedImageError
+
+ALLOWED_IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
+
+
+def field_error(
+    field: str, msg: str, type_: str, value: Any, ctx: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    err: dict[str, Any] = {"type": type_, "loc": ["body", field], "msg": msg, "input": value}
+    if ctx is not None:
+        err["ctx"] = ctx
+    return err
+
+
+def raise_errors(errors: list[dict[str, Any]]) -> None:
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def check_prompt(field: str, prompt: str | None, max_chars: int) -> list[dict[str, Any]]:
+    if prompt is not None and len(prompt) > max_chars:
+        return [
+            field_error(
+                field,
+                f"String should have at most {max_chars} characters",
+                "string_too_long",
+                prompt[:100] + "...",
+                {"max_length": max_chars},
+            )
+        ]
+    return []
+
+
+def decode_image(
+    field: str, value: str, max_pixels: int
+) -> tuple[bytes, Image.Image | None, dict[str, Any] | None]:
+    """(raw bytes, opened image, None) or (b"", None, error) for a base64 (or data-URL) image."""
+    short = value[:50] + ("..." if len(value) > 50 else "")
+    data = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return b"", None, field_error(field, "Value error, invalid base64 data", "value_error",
+                                      short)
+    try:
+        img = Image.open(io.BytesIO(raw))
+        width, height = img.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return b"", None, field_error(
+            field, "Value error, not a decodable image (png, jpeg or webp)", "value_error", short
+        )
+    if img.format not in ALLOWED_IMAGE_FORMATS:
+        return b"", None, field_error(
+            field, f"Value error, unsupported image format {img.format}", "value_error", short
+        )
+    if width * height > max_pixels:
+        return b"", None, field_error(
+            field,
+            f"Value error, image is {width}x{height} = {width * height} pixels, "
+            f"more than the limit of {max_pixels}",
+            "value_error",
+            short,
+        )
+    return raw, img, None

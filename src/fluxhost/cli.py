@@ -1,0 +1,219 @@
+"""The `fluxhost` command: serve, worker, keys, finetunes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from fluxhost.settings import Settings
+
+log = logging.getLogger("fluxhost")
+
+DEV_BANNER = """
+==============================================================================
+  fluxhost is using the DEV MODEL SET: tiny pipelines with RANDOM weights.
+  Every image it makes is noise. Configure real weights with FLUXHOST_MODELS,
+  e.g. FLUXHOST_MODELS='{"base": "black-forest-labs/FLUX.1-dev"}'.
+==============================================================================
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    settings = Settings()
+    from fluxhost.logs import setup_logging
+
+    setup_logging(settings.log_format, settings.log_level)
+    try:
+        return int(args.func(args, settings) or 0)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+class CliError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fluxhost", description=__doc__)
+    sub = p.add_subparsers()
+
+    serve = sub.add_parser("serve", help="run the API server (with embedded workers)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--workers", type=int, default=None,
+                       help="embedded worker threads (0: API only)")
+    serve.add_argument("--dev", action="store_true",
+                       help="create a dev key and dev finetune, print a first curl")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run workers only (no HTTP)")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--no-webhooks", action="store_true",
+                        help="leave webhook delivery to other processes")
+    worker.set_defaults(func=cmd_worker)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers()
+    k = keys.add_parser("create", help="create a key; prints it once")
+    k.add_argument("name")
+    k.set_defaults(func=cmd_keys_create)
+    keys.add_parser("list", help="list keys").set_defaults(func=cmd_keys_list)
+    k = keys.add_parser("revoke", help="revoke a key")
+    k.add_argument("name")
+    k.set_defaults(func=cmd_keys_revoke)
+
+    fts = sub.add_parser("finetunes", help="manage finetunes").add_subparsers()
+    f = fts.add_parser("import", help="register an existing FLUX LoRA (.safetensors)")
+    f.add_argument("file", type=Path)
+    f.add_argument("--owner", required=True, help="name of the key that will own it")
+    f.add_argument("--comment", default="")
+    f.add_argument("--trigger-word", default="TOK")
+    f.set_defaults(func=cmd_finetunes_import)
+    return p
+
+
+def _services(settings: Settings) -> Any:
+    from fluxhost.services import build_services
+
+    return build_services(settings)
+
+
+# --- serve / worker ------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from fluxhost.api.app import create_app
+
+    updates = {k: v for k, v in {"host": args.host, "port": args.port,
+                                 "workers": args.workers}.items() if v is not None}
+    settings = settings.model_copy(update=updates)
+    svc = _services(settings)
+    app = create_app(settings, svc)
+    url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    if settings.uses_dev_models:
+        print(DEV_BANNER, file=sys.stderr, flush=True)
+    if args.dev:
+        from fluxhost.bootstrap import ensure_dev_setup
+
+        dev = ensure_dev_setup(svc)
+        print(_first_steps(url, dev.key, dev.finetune_id), flush=True)
+    else:
+        print(f"fluxhost serving on {url}", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=int(settings.shutdown_grace_seconds)
+                + 5)
+    return 0
+
+
+def _first_steps(url: str, key: str, finetune_id: str) -> str:
+    return f"""
+fluxhost is up:      {url}
+API docs:            {url}/docs
+dev key (x-key):     {key}
+dev finetune id:     {finetune_id}
+
+Submit a generation, then poll the polling_url it answers with:
+
+  curl -s -X POST {url}/v1/flux-pro-finetuned \\
+    -H 'x-key: {key}' -H 'Content-Type: application/json' \\
+    -d '{{"finetune_id": "{finetune_id}", "prompt": "a lighthouse at dusk", "width": 512, "height": 512, "steps": 8}}'
+
+  curl -s '{url}/v1/get_result?id=<id from above>'
+
+(The dev model draws noise: the image is real output of a tiny random network.)
+"""
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from fluxhost.worker.runtime import Runtime
+
+    if settings.uses_dev_models:
+        print(DEV_BANNER, file=sys.stderr, flush=True)
+    svc = _services(settings)
+    runtime = Runtime(svc, workers=args.concurrency, dispatch_webhooks=not args.no_webhooks)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal received; shutting down", extra={"signal": signum})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runtime.start()
+    log.info("worker started", extra={"concurrency": args.concurrency})
+    while not stop.wait(1.0):
+        pass
+    runtime.stop(grace_seconds=settings.shutdown_grace_seconds)
+    return 0
+
+
+# --- keys ------------------------------------------------------------------------------------
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from fluxhost.store import keys
+
+    try:
+        info, plaintext = keys.create_key(_services(settings).store, args.name)
+    except keys.KeyError_ as exc:
+        raise CliError(str(exc)) from exc
+    print(plaintext)
+    print(f"created key {info.name!r} ({info.prefix}...). It is shown only this once.",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from fluxhost.store import keys
+
+    print(f"{'NAME':<24} {'PREFIX':<10} {'CREATED':<20} STATUS")
+    for info in keys.list_keys(_services(settings).store):
+        created = dt.datetime.fromtimestamp(info.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        status = "revoked" if info.revoked_at else "active"
+        print(f"{info.name:<24} {info.prefix:<10} {created:<20} {status}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from fluxhost.store import keys
+
+    try:
+        keys.revoke_key(_services(settings).store, args.name)
+    except keys.KeyError_ as exc:
+        raise CliError(str(exc)) from exc
+    print(f"revoked key {args.name!r}")
+    return 0
+
+
+# --- finetunes -----------------------------------------------------------------------------
+def cmd_finetunes_import(args: argparse.Namespace, settings: Settings) -> int:
+    from fluxhost.finetunes import InvalidLora, import_lora
+    from fluxhost.store import keys
+
+    svc = _services(settings)
+    owner = keys.get_key_by_name(svc.store, args.owner)
+    if owner is None or owner.revoked_at is not None:
+        raise CliError(f"no active key named {args.owner!r}")
+    if not args.file.is_file():
+        raise CliError(f"no such file: {args.file}")
+    try:
+        ft = import_lora(svc, args.file, owner_key_id=owner.id, comment=args.comment,
+                         trigger_word=args.trigger_word)
+    except InvalidLora as exc:
+        raise CliError(str(exc)) from exc
+    print(ft.id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""What the API and the workers share, built once per process."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from fluxhost.settings import Settings
+from fluxhost.storage import BlobStore, LocalBlobStore, UrlSigner, load_signing_key
+from fluxhost.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    blobs: BlobStore
+    signer: UrlSigner
+    # Set by the API on every submission so embedded workers claim at once instead of polling.
+    task_available: threading.Event = field(default_factory=threading.Event)
+
+
+def build_services(settings: Settings, store: Store | None = None) -> Services:
+    store = store or Store.open(settings.resolved_database_url)
+    key = load_signing_key(settings.signing_key, settings.data_dir)
+    return Services(
+        settings=settings,
+        store=store,
+        blobs=LocalBlobStore(settings.resolved_blob_dir),
+        signer=UrlSigner(key, settings.signed_url_ttl_seconds),
+    )

@@ -1,0 +1,1 @@
+"""Workers: claim tasks, run the engine, store results, finish tasks, enqueue webhooks."""

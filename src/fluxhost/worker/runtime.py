@@ -1,0 +1,89 @@
+"""The background side of a process: worker threads, the webhook dispatcher, the janitor.
+Used embedded in `fluxhost serve` and on its own by `fluxhost worker`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from fluxhost.services import Services
+from fluxhost.worker import janitor
+from fluxhost.worker.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, services: Services, *, workers: int, dispatch_webhooks: bool = True,
+                 engine_factory: Any = None) -> None:
+        self.svc = services
+        self.n_workers = workers
+        self.dispatch_webhooks = dispatch_webhooks
+        self.engine_factory = engine_factory
+        self.workers: list[Worker] = []
+        self.threads: list[threading.Thread] = []
+        self.stop_event = threading.Event()
+        self.dispatcher: Any = None
+        prefix = f"{socket.gethostname()}-{os.getpid()}"
+        self.name_prefix = prefix
+
+    def start(self) -> None:
+        if self.n_workers > 0:
+            from fluxhost.engine.modelset import resolve_model_set
+
+            # Builds the dev model set on first start, before any worker claims a task.
+            resolve_model_set(self.svc.settings)
+        # One engine per process, shared: weights load once; it runs one generation at a time,
+        # so extra worker threads overlap only the non-engine work (decode, encode, DB, blobs).
+        engine = self._engine() if self.n_workers > 0 else None
+        for i in range(self.n_workers):
+            worker = Worker(self.svc, engine, name=f"{self.name_prefix}-w{i}",
+                            on_finished=self._wake_dispatcher)
+            self.workers.append(worker)
+            self._spawn(f"fluxhost-worker-{i}", worker.run_forever, self.svc.task_available)
+        if self.dispatch_webhooks:
+            from fluxhost.webhooks import WebhookDispatcher
+
+            self.dispatcher = WebhookDispatcher(
+                self.svc.store, self.svc.signer, self.svc.settings,
+                owner=f"{self.name_prefix}-webhooks",
+            )
+            self._spawn("fluxhost-webhooks", self.dispatcher.run_forever, self.stop_event)
+        self._spawn("fluxhost-janitor", janitor.run_forever, self.svc, self.stop_event)
+
+    def _engine(self) -> Any:
+        if self.engine_factory is not None:
+            return self.engine_factory()
+        from fluxhost.engine import Engine
+
+        return Engine(self.svc.settings)
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _wake_dispatcher(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    def stop(self, grace_seconds: float) -> None:
+        """Finish running tasks within the grace period, release the rest, stop everything."""
+        for worker in self.workers:
+            worker.stopping.set()
+        self.stop_event.set()
+        self.svc.task_available.set()
+        deadline = time.monotonic() + grace_seconds
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for worker in self.workers:
+            worker.abort.set()  # running tasks stop at the next step and are released
+        for thread in self.threads:
+            thread.join(10.0)
+        alive = [t.name for t in self.threads if t.is_alive()]
+        if alive:
+            log.warning("threads still running at shutdown", extra={"threads": alive})

@@ -1,0 +1,189 @@
+"""One worker: claim a task, run it on the engine, store the image, finish the task.
+
+While a task runs, a heartbeat thread renews the lease and flushes progress; if the lease is
+lost (we stalled and another worker took the task) the engine is stopped at the next step and
+nothing is written. On shutdown the task is finished if it can be within the grace period,
+else released back to the queue without spending an attempt."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fluxhost.services import Services
+from fluxhost.store import queue
+from fluxhost.store.finetunes import get_owned_finetune
+from fluxhost.store.models import Task
+from fluxhost.worker.jobs import Plan, plan
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class Worker:
+    def __init__(
+        self,
+        services: Services,
+        engine: Any,
+        *,
+        name: str | None = None,
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
+        self.svc = services
+        self.engine = engine
+        self.owner = name or f"worker-{uuid.uuid4().hex[:12]}"
+        self.on_finished = on_finished
+        self.stopping = threading.Event()  # no new claims
+        self.abort = threading.Event()  # stop the running task now (grace period over)
+
+    # --- loop ----------------------------------------------------------------------------
+    def run_forever(self, wake: threading.Event) -> None:
+        settings = self.svc.settings
+        while not self.stopping.is_set():
+            try:
+                worked = self.run_one()
+            except Exception:
+                log.exception("worker %s: queue error; retrying", self.owner)
+                worked = False
+                self.stopping.wait(1.0)
+            if not worked:
+                wake.wait(settings.poll_interval_seconds)
+                wake.clear()
+
+    def run_one(self) -> bool:
+        s = self.svc.settings
+        task = queue.claim(
+            self.svc.store,
+            self.owner,
+            lease_seconds=s.lease_seconds,
+            max_attempts=s.max_attempts,
+            retention_seconds=s.result_retention_seconds,
+        )
+        if task is None:
+            return False
+        self.process(task)
+        return True
+
+    # --- one task --------------------------------------------------------------------------
+    def process(self, task: Task) -> None:
+        from fluxhost.engine.types import Interrupted
+
+        s = self.svc.settings
+        state: dict[str, Any] = {"progress": 0.0, "lost": False}
+        done = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(task.id, state, done), daemon=True,
+            name=f"{self.owner}-heartbeat",
+        )
+        beat.start()
+        log.info("task claimed", extra={"task_id": task.id, "worker": self.owner,
+                                         "attempt": task.attempts, "endpoint": task.endpoint})
+        try:
+            outcome = self._execute(task, state)
+        except Interrupted:
+            outcome = None
+        finally:
+            done.set()
+            beat.join()
+        if state["lost"]:
+            log.warning("lease lost; dropping result", extra={"task_id": task.id})
+            return
+        if outcome is None:
+            released = queue.release(self.svc.store, task.id, self.owner)
+            log.info("task released on shutdown", extra={"task_id": task.id,
+                                                          "released": released})
+            return
+        if queue.finish(self.svc.store, task.id, self.owner, outcome,
+                        retention_seconds=s.result_retention_seconds):
+            log.info("task finished", extra={"task_id": task.id, "status": outcome.status})
+            if self.on_finished and task.webhook_url:
+                self.on_finished()
+        else:
+            log.warning("lease lost before finish; result dropped", extra={"task_id": task.id})
+
+    def _heartbeat(self, task_id: str, state: dict[str, Any], done: threading.Event) -> None:
+        s = self.svc.settings
+        while not done.wait(s.heartbeat_seconds):
+            try:
+                ok = queue.heartbeat(self.svc.store, task_id, self.owner,
+                                     lease_seconds=s.lease_seconds, progress=state["progress"])
+            except Exception:
+                log.exception("heartbeat failed", extra={"task_id": task_id})
+                continue
+            if not ok:
+                state["lost"] = True
+                return
+
+    def _execute(self, task: Task, state: dict[str, Any]) -> queue.Outcome:
+        try:
+            p = plan(task.endpoint, task.params, self.svc.settings)
+        except (KeyError, ValueError) as exc:
+            return _error(f"invalid task parameters: {exc}")
+        missing = [k for k in p.kinds if k not in self.engine.available_kinds()]
+        if missing:
+            from fluxhost.engine.types import MissingPipeline
+
+            return _error(str(MissingPipeline(missing[0])))
+        lora = self._lora(task, p)
+        if isinstance(lora, queue.Outcome):
+            return lora
+        try:
+            return self._generate(task, p, lora, state)
+        except Exception as exc:
+            from fluxhost.engine.types import Interrupted, MissingPipeline
+
+            if isinstance(exc, Interrupted):
+                raise
+            if isinstance(exc, MissingPipeline):
+                return _error(str(exc))
+            log.exception("generation failed", extra={"task_id": task.id})
+            return _error(f"generation failed: {type(exc).__name__}: {exc}")
+
+    def _lora(self, task: Task, p: Plan) -> Any:
+        from fluxhost.engine.types import LoraSpec
+
+        if task.key_id is None:
+            return None
+        finetune = get_owned_finetune(self.svc.store, p.finetune_id, task.key_id)
+        if finetune is None:
+            return _error(f"finetune {p.finetune_id} no longer exists")
+        if finetune.status != "Ready" or not finetune.lora_blob:
+            return _error(f"finetune {p.finetune_id} is not ready (status {finetune.status})")
+        path = self.svc.blobs.path(finetune.lora_blob)
+        if path is None:
+            return _error(f"finetune {p.finetune_id}: its LoRA weights are missing from storage")
+        return LoraSpec(key=finetune.id, path=path, strength=p.finetune_strength)
+
+    def _generate(self, task: Task, p: Plan, lora: Any, state: dict[str, Any]) -> queue.Outcome:
+        from fluxhost.engine.encode import encode_image
+        from fluxhost.engine.types import TextToImage
+
+        start = time.time()
+        req = TextToImage(prompt=p.prompt, width=p.width, height=p.height, steps=p.steps,
+                          guidance=p.guidance, seed=p.seed, lora=lora)
+
+        def on_step(step: int, total: int) -> None:
+            state["progress"] = step / total
+
+        def should_stop() -> bool:
+            return bool(state["lost"]) or self.abort.is_set()
+
+        image = self.engine.text_to_image(req, on_step=on_step, should_stop=should_stop)
+        data = encode_image(image, p.output_format)  # type: ignore[arg-type]
+        blob_key = f"results/{task.id}.{p.output_format}"
+        self.svc.blobs.put(blob_key, data)
+        end = time.time()
+        result = {"prompt": p.prompt, "seed": p.seed, "start_time": start, "end_time": end,
+                  "duration": end - start}
+        return queue.Outcome("Ready", result=result, blob_key=blob_key)
+
+
+def _error(reason: str) -> queue.Outcome:
+    return queue.Outcome("Error", details={"error": reason})
