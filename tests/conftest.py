@@ -60,3 +60,43 @@ def services(settings: Settings) -> Iterator[Any]:
     svc = build_services(settings)
     yield svc
     svc.store.dispose()
+
+
+@pytest.fixture(scope="session")
+def dev_lora_file(dev_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fluxhost.engine.devmodels import make_dev_lora
+
+    out = tmp_path_factory.mktemp("lora") / "dev-lora.safetensors"
+    make_dev_lora(dev_model_dir / "base", out, seed=1234)
+    return out
+
+
+class Tenant:
+    """A key and a finetune it owns."""
+
+    def __init__(self, key: str, key_id: int, finetune_id: str) -> None:
+        self.key = key
+        self.key_id = key_id
+        self.finetune_id = finetune_id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-key": self.key}
+
+
+@pytest.fixture
+def make_tenant(services: Any, dev_lora_file: Path) -> Callable[[str], Tenant]:
+    def make(name: str) -> Tenant:
+        from fluxhost.finetunes import import_lora
+        from fluxhost.store.keys import create_key
+
+        info, plaintext = create_key(services.store, name)
+        ft = import_lora(services, dev_lora_file, owner_key_id=info.id, comment=f"{name}-ft")
+        return Tenant(plaintext, info.id, ft.id)
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: Callable[[str], Tenant]) -> Tenant:
+    return make_tenant("alice")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,7 +43,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         description="Self-hosted FLUX finetune API. Same wire contract as the hosted one.",
         lifespan=lifespan,
     )
-    app.state.services = services or build_services(settings)
+    # The settings given win over those the services were built with (tests vary them).
+    app.state.services = (
+        dataclasses.replace(services, settings=settings) if services else build_services(settings)
+    )
     for router in (generate.router, results.router, delivery.router, health.router):
         app.include_router(router)
     _install_error_handlers(app)

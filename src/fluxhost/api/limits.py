@@ -9,10 +9,6 @@ from typing import Any
 Scope = dict[str, Any]
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
@@ -27,28 +23,28 @@ class BodySizeLimit:
                 await self._reject(send)
                 return
         seen = 0
-        started = False
+        too_large = False
 
         async def limited_receive() -> Any:
-            nonlocal seen
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    # Stop feeding the app; whatever it answers is replaced by our 413.
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
+        async def guarded_send(message: Any) -> None:
+            if not too_large:
+                await send(message)
+            elif message["type"] == "http.response.start":
                 await self._reject(send)
+
+        await self.app(scope, limited_receive, guarded_send)
 
     async def _reject(self, send: Any) -> None:
         body = json.dumps(
@@ -58,8 +54,10 @@ class BodySizeLimit:
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

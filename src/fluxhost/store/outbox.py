@@ -37,10 +37,18 @@ def claim_due(
 
 
 def next_due_at(store: Store) -> float | None:
+    """When the next unleased pending delivery is due (leased ones are another's work)."""
+    now = store.now()
     with store.read() as s:
         return s.scalar(
             select(WebhookDelivery.next_attempt_at)
-            .where(WebhookDelivery.state == "pending")
+            .where(
+                WebhookDelivery.state == "pending",
+                or_(
+                    WebhookDelivery.lease_expires_at.is_(None),
+                    WebhookDelivery.lease_expires_at < now,
+                ),
+            )
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(1)
         )

@@ -80,10 +80,17 @@ def count_by_state(store: Store) -> dict[str, int]:
     return {state: int(n) for state, n in rows}
 
 
-def purge_expired(store: Store, limit: int = 500) -> list[str]:
+def purge_expired(store: Store, retention_seconds: float, limit: int = 500) -> list[str]:
     """Delete finished tasks past retention; return their blob keys for the caller to delete."""
     now = store.now()
     with store.write() as s:
+        # Deliveries that ended (delivered or dead) are records only; keep them as long as tasks.
+        s.execute(
+            delete(WebhookDelivery).where(
+                WebhookDelivery.state != "pending",
+                WebhookDelivery.created_at <= now - retention_seconds,
+            )
+        )
         rows = s.execute(
             select(Task.id, Task.blob_key, Task.params)
             .where(Task.state == "done", Task.expires_at <= now)

@@ -15,7 +15,7 @@ def sweep(svc: Services) -> int:
     """One pass; returns how many blobs were deleted."""
     deleted = 0
     while True:
-        keys = purge_expired(svc.store)
+        keys = purge_expired(svc.store, svc.settings.result_retention_seconds)
         for key in keys:
             try:
                 svc.blobs.delete(key)

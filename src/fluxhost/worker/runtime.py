@@ -77,6 +77,7 @@ class Runtime:
             worker.stopping.set()
         self.stop_event.set()
         self.svc.task_available.set()
+        self._wake_dispatcher()
         deadline = time.monotonic() + grace_seconds
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -87,3 +88,5 @@ class Runtime:
         alive = [t.name for t in self.threads if t.is_alive()]
         if alive:
             log.warning("threads still running at shutdown", extra={"threads": alive})
+        else:
+            log.info("runtime stopped cleanly")

@@ -37,6 +37,7 @@ IMAGE_FIELDS: dict[type[GenerationInputs], tuple[str, ...]] = {
     FinetuneDepthInputs: ("control_image",),
 }
 SEED_MAX = 2**32 - 1
+MAX_SECRET_CHARS = 1024
 
 
 def services(request: Request) -> Services:
@@ -73,6 +74,15 @@ def _check_images(
     return images, errors
 
 
+def _check_secret(secret: str | None) -> list[dict[str, Any]]:
+    # The secret travels as a header: it must be sendable as one.
+    if secret is None or (len(secret) <= MAX_SECRET_CHARS and secret.isascii()
+                          and secret.isprintable()):
+        return []
+    return [field_error("webhook_secret", f"Value error, webhook_secret must be printable ASCII "
+                        f"of at most {MAX_SECRET_CHARS} characters", "value_error", None)]
+
+
 def submit(endpoint: str, body: GenerationInputs, request: Request, key: KeyInfo) -> JSONResponse:
     svc = services(request)
     settings = svc.settings
@@ -85,6 +95,7 @@ def submit(endpoint: str, body: GenerationInputs, request: Request, key: KeyInfo
         if reason:
             errors.append(field_error("webhook_url", f"Value error, {reason}", "value_error",
                                       webhook))
+    errors += _check_secret(body.webhook_secret)
     raise_errors(errors)
 
     if get_owned_finetune(svc.store, body.finetune_id, key.id) is None:

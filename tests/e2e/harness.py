@@ -1,0 +1,124 @@
+"""Real processes on loopback: `fluxhost serve` and `fluxhost worker` started as a user would,
+driven over HTTP, stopped with SIGTERM or killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TERMINAL = {"Ready", "Error", "Request Moderated", "Content Moderated", "Task not found"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Node:
+    """Environment shared by the processes of one deployment (one data dir, one database)."""
+
+    data_dir: Path
+    dev_model_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
+        env.update(
+            FLUXHOST_DATA_DIR=str(self.data_dir),
+            FLUXHOST_DEV_MODEL_DIR=str(self.dev_model_dir),
+            FLUXHOST_PORT=str(self.port),
+            FLUXHOST_ULTRA_MEGAPIXELS="0.0625",
+            FLUXHOST_WEBHOOK_ALLOW_PRIVATE="true",
+            FLUXHOST_HEARTBEAT_SECONDS="0.2",
+            FLUXHOST_POLL_INTERVAL_SECONDS="0.05",
+            FLUXHOST_LOG_FORMAT="json",
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+        )
+        env.update(self.extra_env)
+        env.update(overrides)
+        return env
+
+    def cli(self, *args: str, **env: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "fluxhost.cli", *args],
+            env=self.env(**env), capture_output=True, text=True, timeout=120, check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"fluxhost {' '.join(args)} failed: {out.stderr[-2000:]}")
+        return out.stdout.strip()
+
+    def spawn(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        log = open(self.data_dir / f"{args[0]}-{len(self.procs)}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fluxhost.cli", *args],
+            env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def serve(self, workers: int = 1, **env: str) -> subprocess.Popen[bytes]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        proc = self.spawn("serve", "--workers", str(workers), **env)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}: {self.logs()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not come up: {self.logs()}")
+
+    def worker(self, concurrency: int = 1, **env: str) -> subprocess.Popen[bytes]:
+        return self.spawn("worker", "--concurrency", str(concurrency), **env)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:]
+                         for p in sorted(self.data_dir.glob("*.log")))
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+        """SIGTERM; True when the process shut down cleanly. uvicorn re-raises the signal
+        after its graceful shutdown, so -SIGTERM is a clean exit too."""
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout)
+        return code in (0, -signal.SIGTERM) and "runtime stopped cleanly" in self.logs()
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def wait_for(client: httpx.Client, task_id: str, *, timeout: float = 60,
+              until: set[str] | None = None) -> dict[str, Any]:
+    """Poll like a client does until a terminal status (or one of `until`)."""
+    until = until or TERMINAL
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get("/v1/get_result", params={"id": task_id}).json()
+        if body["status"] in until:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_id} not in {until} after {timeout}s: {body}")
