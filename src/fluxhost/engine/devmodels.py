@@ -27,15 +27,20 @@ torch, diffusers and transformers are imported inside functions so that importin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from fluxhost.engine._hf import quiet_progress, set_offline_env
 
 if TYPE_CHECKING:
     from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5Tokenizer
@@ -69,12 +74,6 @@ FLUX_SCHEDULER_CONFIG: dict[str, Any] = {
     "shift": 3.0,
     "use_dynamic_shifting": True,
 }
-
-
-def set_offline_env() -> None:
-    """Tell the HF libraries not to reach the hub; a no-op where the user already decided."""
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DIFFUSERS_OFFLINE"):
-        os.environ.setdefault(name, "1")
 
 
 @contextmanager
@@ -173,6 +172,7 @@ def build_text_encoders(
 def build_vae(seed: int) -> Any:
     from diffusers import AutoencoderKL
 
+    vae: Any
     with _seeded(seed):
         # Four blocks give FLUX's 8x downsampling; the pipeline derives its latent geometry from
         # len(block_out_channels).
@@ -197,6 +197,7 @@ def build_vae(seed: int) -> Any:
 def build_transformer(seed: int, in_channels: int = 64, out_channels: int | None = None) -> Any:
     from diffusers import FluxTransformer2DModel
 
+    transformer: Any
     with _seeded(seed):
         transformer = FluxTransformer2DModel(
             patch_size=1,
@@ -228,7 +229,7 @@ def _build_base(out_dir: Path) -> None:
 
     clip_tok, t5_tok = build_clip_tokenizer(), build_t5_tokenizer()
     clip, t5 = build_text_encoders(clip_tok, t5_tok, seed=0)
-    pipe = FluxPipeline(
+    pipe: Any = FluxPipeline(
         scheduler=build_scheduler(),
         vae=build_vae(seed=2),
         text_encoder=clip,
@@ -237,7 +238,8 @@ def _build_base(out_dir: Path) -> None:
         tokenizer_2=t5_tok,
         transformer=build_transformer(seed=3),
     )
-    pipe.save_pretrained(out_dir)
+    with quiet_progress():
+        pipe.save_pretrained(out_dir)
 
 
 # Pipeline kind -> builder writing a save_pretrained directory. fill/canny/depth/redux go here.
@@ -246,6 +248,11 @@ DEV_KINDS: frozenset[str] = frozenset(_BUILDERS)
 
 
 # --- the set on disk ----------------------------------------------------------------------------
+
+
+# Builders seed torch's global RNG, which threads share: one in-process build at a time keeps the
+# weights deterministic. Separate processes have their own RNG and race through the rename.
+_BUILD_LOCK = threading.Lock()
 
 
 def _marker_payload() -> dict[str, Any]:
@@ -273,8 +280,19 @@ def ensure_dev_model_set(root: Path) -> dict[str, Path]:
     root = Path(root)
     if is_complete(root):
         return _paths(root)
+    with _BUILD_LOCK:
+        if not is_complete(root):
+            _build(root)
+    return _paths(root)
 
+
+# A build takes well under a second; a temporary directory this old was left by a killed builder.
+_ABANDONED_AFTER_S = 600.0
+
+
+def _build(root: Path) -> None:
     root.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(root)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
     try:
         for kind, build in _BUILDERS.items():
@@ -285,7 +303,15 @@ def ensure_dev_model_set(root: Path) -> dict[str, Path]:
         shutil.rmtree(tmp, ignore_errors=True)
     if not is_complete(root):
         raise RuntimeError(f"dev model set at {root} is incomplete after building it")
-    return _paths(root)
+
+
+def _remove_abandoned(root: Path) -> None:
+    now = time.time()
+    for pattern in (f".{root.name}.building-*", f".{root.name}.stale-*"):
+        for path in root.parent.glob(pattern):
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > _ABANDONED_AFTER_S:
+                    shutil.rmtree(path, ignore_errors=True)
 
 
 def _install(tmp: Path, root: Path) -> None:
@@ -294,10 +320,9 @@ def _install(tmp: Path, root: Path) -> None:
         if is_complete(root):
             return  # another builder won the race
         stale = root.with_name(f".{root.name}.stale-{uuid.uuid4().hex}")
-        try:
+        # FileNotFoundError: a concurrent builder moved it already.
+        with contextlib.suppress(FileNotFoundError):
             root.rename(stale)
-        except FileNotFoundError:
-            pass  # a concurrent builder moved it already
         shutil.rmtree(stale, ignore_errors=True)
     try:
         tmp.rename(root)
@@ -309,7 +334,23 @@ def _install(tmp: Path, root: Path) -> None:
 
 # --- LoRA ---------------------------------------------------------------------------------------
 
-LORA_TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
+# The module set of typical FLUX LoRA trainers. Attention projections alone barely move the dev
+# model's output (their contribution is gated by small random modulation); the MLP and output
+# projections make strength 1 vs 2 clearly visible.
+LORA_TARGET_MODULES = (
+    "to_q",
+    "to_k",
+    "to_v",
+    "to_out.0",
+    "add_q_proj",
+    "add_k_proj",
+    "add_v_proj",
+    "to_add_out",
+    "ff.net.0.proj",
+    "ff.net.2",
+    "proj_mlp",
+    "proj_out",
+)
 
 
 def make_dev_lora(base_dir: Path, out_file: Path, seed: int = 0, rank: int = 4) -> Path:
@@ -326,9 +367,10 @@ def make_dev_lora(base_dir: Path, out_file: Path, seed: int = 0, rank: int = 4) 
 
     set_offline_env()
     out_file = Path(out_file)
-    transformer = FluxTransformer2DModel.from_pretrained(
-        Path(base_dir) / "transformer", local_files_only=True
-    )
+    with quiet_progress():
+        transformer = FluxTransformer2DModel.from_pretrained(
+            Path(base_dir) / "transformer", local_files_only=True
+        )
     with _seeded(seed):
         transformer.add_adapter(
             LoraConfig(
@@ -346,7 +388,7 @@ def make_dev_lora(base_dir: Path, out_file: Path, seed: int = 0, rank: int = 4) 
     state = get_peft_model_state_dict(transformer)
 
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".lora-", dir=out_file.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".lora-", dir=out_file.parent) as tmp, quiet_progress():
         FluxPipeline.save_lora_weights(
             tmp, transformer_lora_layers=state, weight_name="lora.safetensors"
         )

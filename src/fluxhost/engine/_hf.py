@@ -1,0 +1,39 @@
+"""Process-level knobs of the Hugging Face libraries, applied only inside loading code paths."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+OFFLINE_ENV_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DIFFUSERS_OFFLINE")
+
+
+def set_offline_env() -> None:
+    """Keep the HF libraries off the network; respects a value the user set.
+
+    huggingface_hub reads these once, when it is first imported, so this only takes effect if
+    called before the first diffusers/transformers import -- and it then holds for the whole
+    process, which is why callers only use it when every model they will load is local.
+    """
+    for name in OFFLINE_ENV_VARS:
+        os.environ.setdefault(name, "1")
+
+
+@contextmanager
+def quiet_progress() -> Iterator[None]:
+    """Silence diffusers/transformers tqdm bars (loading, saving) for one block; they would
+    otherwise interleave with the server's structured logs."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    restore_d, restore_t = dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled()
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if restore_d:
+            dlog.enable_progress_bar()
+        if restore_t:
+            tlog.enable_progress_bar()

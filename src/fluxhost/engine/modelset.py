@@ -1,0 +1,51 @@
+"""Which pipelines this server runs, and on what device and dtype."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fluxhost.engine.devmodels import DEV_KINDS, ensure_dev_model_set
+
+if TYPE_CHECKING:
+    import torch
+
+    from fluxhost.settings import Settings
+
+
+def dev_model_root(settings: Settings) -> Path:
+    return settings.dev_model_dir or settings.data_dir / "models" / "dev"
+
+
+def configured_kinds(settings: Settings) -> frozenset[str]:
+    """The pipeline kinds this server can run, without building or loading anything."""
+    return frozenset(settings.models) if settings.models else DEV_KINDS
+
+
+def resolve_model_set(settings: Settings) -> dict[str, str]:
+    """Pipeline kind -> hub id or local dir. With no models configured, builds (once) and
+    returns the dev model set (DEV_MODEL_DIR, default DATA_DIR/models/dev)."""
+    if settings.models:
+        return {str(kind): source for kind, source in settings.models.items()}
+    paths = ensure_dev_model_set(dev_model_root(settings))
+    return {kind: str(path) for kind, path in paths.items()}
+
+
+def torch_device(settings: Settings) -> torch.device:
+    import torch
+
+    if settings.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(settings.device)
+
+
+def torch_dtype(settings: Settings) -> torch.dtype:
+    """'auto': bfloat16 on CUDA (what FLUX is trained and released in), float32 elsewhere
+    (CPU bfloat16 matmuls are slow and half precision is unsupported for several CPU ops)."""
+    import torch
+
+    if settings.dtype == "auto":
+        return torch.bfloat16 if torch_device(settings).type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+        settings.dtype
+    ]

@@ -1,0 +1,60 @@
+"""Engine requests and errors. Torch-free: the API process imports this module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """A LoRA to apply. `key` identifies the adapter's content (e.g. the finetune id): the engine
+    caches loaded adapters by key, so one key must always name the same weights."""
+
+    key: str
+    path: Path
+    strength: float
+
+
+@dataclass(frozen=True)
+class TextToImage:
+    prompt: str
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seed: int
+    lora: LoraSpec | None = None
+
+
+class EngineError(Exception):
+    """Base of the errors the engine raises on purpose."""
+
+
+class MissingPipeline(EngineError):
+    """The model set has no pipeline of the kind a request needs."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(
+            f"this server's model set has no {kind!r} pipeline; set FLUXHOST_MODELS to map "
+            f"{kind!r} to a hub id or directory"
+        )
+
+
+class Interrupted(EngineError):
+    """Generation stopped early because `should_stop` asked for it."""
+
+    def __init__(self, step: int | None = None) -> None:
+        self.step = step
+        where = "before the first step" if not step else f"after step {step}"
+        super().__init__(f"generation interrupted {where}")
+
+
+class InvalidLora(EngineError):
+    """A LoRA file could not be loaded into the pipeline (corrupt, or for another model)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"LoRA {key!r} could not be applied: {reason}")
