@@ -126,7 +126,8 @@ Submit a generation, then poll the polling_url it answers with:
 
   curl -s -X POST {url}/v1/flux-pro-finetuned \\
     -H 'x-key: {key}' -H 'Content-Type: application/json' \\
-    -d '{{"finetune_id": "{finetune_id}", "prompt": "a lighthouse at dusk", "width": 512, "height": 512, "steps": 8}}'
+    -d '{{"finetune_id": "{finetune_id}", "prompt": "a lighthouse at dusk", \
+"width": 512, "height": 512, "steps": 8}}'
 
   curl -s '{url}/v1/get_result?id=<id from above>'
 

@@ -47,15 +47,19 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # --- queue ------------------------------------------------------------------------------
-    lease_seconds: float = Field(30.0, gt=0, description="A claim expires this long after the last heartbeat.")
-    heartbeat_seconds: float = Field(1.0, gt=0, description="Lease renewal and progress flush period.")
+    lease_seconds: float = Field(
+        30.0, gt=0, description="A claim expires this long after the last heartbeat."
+    )
+    heartbeat_seconds: float = Field(
+        1.0, gt=0, description="Lease renewal and progress flush period."
+    )
     max_attempts: int = Field(3, ge=1, description="Claims of one task before it ends Error.")
     poll_interval_seconds: float = Field(0.25, gt=0, description="Idle worker DB poll period.")
     shutdown_grace_seconds: float = Field(30.0, ge=0)
 
     # --- delivery -----------------------------------------------------------------------------
     signing_key: str | None = Field(
-        None, description="HMAC key for delivery URLs; default: generated into DATA_DIR/signing.key."
+        None, description="HMAC key for delivery URLs. Default: generated, DATA_DIR/signing.key."
     )
     signed_url_ttl_seconds: int = Field(600, ge=1)
     result_retention_seconds: int = Field(7 * 24 * 3600, ge=1)
@@ -74,7 +78,8 @@ class Settings(BaseSettings):
     # --- models -----------------------------------------------------------------------------
     models: dict[PipelineKind, str] = Field(
         default_factory=dict,
-        description='Pipeline kind -> hub id or local dir, e.g. {"base": "black-forest-labs/FLUX.1-dev"}. '
+        description="Pipeline kind -> hub id or local dir, e.g. "
+        '{"base": "black-forest-labs/FLUX.1-dev"}. '
         "Empty: the dev model set (random weights; it draws noise).",
     )
     dev_model_dir: Path | None = Field(

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from pathlib import Path

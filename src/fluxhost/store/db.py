@@ -5,13 +5,10 @@ row locks (`FOR UPDATE SKIP LOCKED`) instead."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 

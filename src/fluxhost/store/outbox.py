@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Update, or_, select, update
 
 from fluxhost.store.models import WebhookDelivery
 from fluxhost.store.store import Store
@@ -81,7 +81,7 @@ def mark_failed(
         s.execute(_fenced(delivery_id, owner).values(**values))
 
 
-def _fenced(delivery_id: int, owner: str):  # type: ignore[no-untyped-def]
+def _fenced(delivery_id: int, owner: str) -> Update:
     return update(WebhookDelivery).where(
         WebhookDelivery.id == delivery_id, WebhookDelivery.lease_owner == owner
     )

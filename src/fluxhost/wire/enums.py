@@ -1,14 +1,14 @@
 """Enumerations of the contract."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     jpeg = "jpeg"
     png = "png"
 
 
-class StatusResponse(str, Enum):
+class StatusResponse(StrEnum):
     task_not_found = "Task not found"
     pending = "Pending"
     request_moderated = "Request Moderated"

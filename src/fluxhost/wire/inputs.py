@@ -90,7 +90,7 @@ class FluxProFinetuneInputs(GenerationInputs):
     prompt_upsampling: bool = f.prompt_upsampling(UPSAMPLE_LONG + ".")
     seed: f.LooseSeed = f.seed("Optional seed for reproducibility.")
     safety_tolerance: int = f.safety_tolerance()
-    output_format: OutputFormat = f.output_format()  # type: ignore[assignment]
+    output_format: OutputFormat = f.output_format()
     webhook_url: HttpUrl | None = f.webhook_url()
     webhook_secret: str | None = f.webhook_secret()
 

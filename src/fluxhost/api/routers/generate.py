@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from fluxhost.api.auth import require_key
-from fluxhost.services import Services
 from fluxhost.api.urls import base_url
 from fluxhost.api.validation import check_prompt, decode_image, field_error, raise_errors
+from fluxhost.services import Services
 from fluxhost.store.finetunes import get_owned_finetune
 from fluxhost.store.keys import KeyInfo
 from fluxhost.store.tasks import INPUTS_PARAM, TooManyActiveTasks, submit_task
@@ -41,7 +41,7 @@ MAX_SECRET_CHARS = 1024
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 def _check_images(

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from fluxhost.api.auth import NOT_AUTHENTICATED, optional_key
-from fluxhost.services import Services
 from fluxhost.api.urls import base_url
 from fluxhost.render import not_found_body, result_body
+from fluxhost.services import Services
 from fluxhost.store.keys import KeyInfo
 from fluxhost.store.tasks import get_task
 from fluxhost.wire import ResultResponse

@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection `fluxhost.store.db.migrate` hands over."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from fluxhost.store.models import Base
 
@@ -19,7 +19,7 @@ def run() -> None:
     _migrate(connection)
 
 
-def _migrate(connection) -> None:  # type: ignore[no-untyped-def]
+def _migrate(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
