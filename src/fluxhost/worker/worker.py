@@ -102,7 +102,9 @@ class Worker:
             return
         if queue.finish(self.svc.store, task.id, self.owner, outcome,
                         retention_seconds=s.result_retention_seconds):
-            log.info("task finished", extra={"task_id": task.id, "status": outcome.status})
+            log.info("task finished", extra={"task_id": task.id, "status": outcome.status,
+                                             "worker": self.owner,
+                                             "engine_ms": state.get("engine_ms")})
             if self.on_finished and task.webhook_url:
                 self.on_finished()
         else:
@@ -175,7 +177,9 @@ class Worker:
         def should_stop() -> bool:
             return bool(state["lost"]) or self.abort.is_set()
 
+        t0 = time.perf_counter()
         image = self.engine.text_to_image(req, on_step=on_step, should_stop=should_stop)
+        state["engine_ms"] = round((time.perf_counter() - t0) * 1000, 3)
         data = encode_image(image, p.output_format)  # type: ignore[arg-type]
         blob_key = f"results/{task.id}.{p.output_format}"
         self.svc.blobs.put(blob_key, data)

@@ -1,0 +1,76 @@
+"""The `fluxhost` command as an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fluxhost.store import Store
+from fluxhost.store.keys import hash_key
+
+pytestmark = pytest.mark.service
+
+
+def run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
+    env["FLUXHOST_DATA_DIR"] = str(data)
+    return subprocess.run([sys.executable, "-m", "fluxhost.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    made = run(tmp_path, "keys", "create", "ops")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("fh_") and len(key) > 40
+    assert "shown only this once" in made.stderr
+
+    dup = run(tmp_path, "keys", "create", "ops")
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+
+    listed = run(tmp_path, "keys", "list")
+    assert "ops" in listed.stdout and "active" in listed.stdout
+    assert key not in listed.stdout  # only a prefix is ever shown again
+
+    store = Store.open(f"sqlite:///{tmp_path / 'fluxhost.db'}")
+    from sqlalchemy import text
+
+    with store.read() as s:
+        assert s.execute(text("SELECT key_hash FROM api_keys")).scalar() == hash_key(key)
+    store.dispose()
+
+    assert run(tmp_path, "keys", "revoke", "ops").returncode == 0
+    assert "revoked" in run(tmp_path, "keys", "list").stdout
+    missing = run(tmp_path, "keys", "revoke", "nobody")
+    assert missing.returncode == 1 and "no key named 'nobody'" in missing.stderr
+
+
+def test_finetunes_import(tmp_path: Path, dev_lora_file: Path) -> None:
+    run(tmp_path, "keys", "create", "owner")
+    ok = run(tmp_path, "finetunes", "import", str(dev_lora_file), "--owner", "owner",
+             "--comment", "mine", "--trigger-word", "SKS")
+    assert ok.returncode == 0, ok.stderr
+    finetune_id = ok.stdout.strip()
+    assert len(finetune_id) == 36
+
+    store = Store.open(f"sqlite:///{tmp_path / 'fluxhost.db'}")
+    from fluxhost.store.finetunes import get_owned_finetune
+    from fluxhost.store.keys import get_key_by_name
+
+    owner = get_key_by_name(store, "owner")
+    assert owner is not None
+    ft = get_owned_finetune(store, finetune_id, owner.id)
+    assert ft is not None and ft.comment == "mine" and ft.trigger_word == "SKS"
+    assert (tmp_path / "blobs" / f"finetunes/{finetune_id}.safetensors").is_file()
+    store.dispose()
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    out = run(tmp_path, "finetunes", "import", str(bad), "--owner", "owner")
+    assert out.returncode == 1 and "not a safetensors file" in out.stderr
+    out = run(tmp_path, "finetunes", "import", str(dev_lora_file), "--owner", "ghost")
+    assert out.returncode == 1 and "no active key named 'ghost'" in out.stderr
