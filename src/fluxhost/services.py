@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fluxhost.settings import Settings
 from fluxhost.storage import BlobStore, LocalBlobStore, UrlSigner, load_signing_key
 from fluxhost.store import Store
+from fluxhost.store.submitter import TaskSubmitter
 
 
 @dataclass
@@ -16,6 +17,7 @@ class Services:
     store: Store
     blobs: BlobStore
     signer: UrlSigner
+    submitter: TaskSubmitter
     # Set by the API on every submission so embedded workers claim at once instead of polling.
     task_available: threading.Event = field(default_factory=threading.Event)
 
@@ -28,4 +30,5 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
         store=store,
         blobs=LocalBlobStore(settings.resolved_blob_dir),
         signer=UrlSigner(key, settings.signed_url_ttl_seconds),
+        submitter=TaskSubmitter(store),
     )

@@ -170,7 +170,7 @@ def finished_task(store: Store) -> FinishedTask:
     def make(url: str, secret: str | None = "s3cret", outcome: Outcome | None = None) -> str:
         """Submit, claim and finish one task; finish() writes its outbox row."""
         key, _ = create_key(store, f"key-{uuid.uuid4().hex[:8]}")
-        task = submit_task(
+        task_id = submit_task(
             store,
             key_id=key.id,
             endpoint="flux-dev",
@@ -181,11 +181,11 @@ def finished_task(store: Store) -> FinishedTask:
             active_limit=100,
         )
         claimed = claim(store, "worker-1", lease_seconds=30, max_attempts=3, retention_seconds=3600)
-        assert claimed is not None and claimed.id == task.id
+        assert claimed is not None and claimed.id == task_id
         if outcome is None:
             outcome = Outcome("Ready", result=dict(READY_RESULT), blob_key="results/x.png")
-        assert finish(store, task.id, "worker-1", outcome, retention_seconds=3600)
-        return task.id
+        assert finish(store, task_id, "worker-1", outcome, retention_seconds=3600)
+        return task_id
 
     return make
 

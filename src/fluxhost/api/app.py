@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fluxhost.api.auth import SECURITY_SCHEMES
 from fluxhost.api.limits import BodySizeLimit
 from fluxhost.api.routers import delivery, generate, health, results
 from fluxhost.services import Services, build_services
@@ -36,6 +37,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             yield
         finally:
             runtime.stop(grace_seconds=settings.shutdown_grace_seconds)
+            svc.submitter.close()
 
     app = FastAPI(
         title="fluxhost: FLUX finetune API",
@@ -50,8 +52,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for router in (generate.router, results.router, delivery.router, health.router):
         app.include_router(router)
     _install_error_handlers(app)
+    _document_security(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def _document_security(app: FastAPI) -> None:
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base_openapi()
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, literal, select
 
 from fluxhost.store.models import ApiKey, Task, WebhookDelivery
 from fluxhost.store.store import Store
@@ -22,7 +22,7 @@ class TooManyActiveTasks(Exception):
         self.limit = limit
 
 
-def submit_task(
+def task_row(
     store: Store,
     *,
     task_id: str | None = None,
@@ -32,37 +32,51 @@ def submit_task(
     base_url: str,
     webhook_url: str | None,
     webhook_secret: str | None,
-    active_limit: int,
-) -> Task:
-    """Insert a queued task, unless the key already has `active_limit` active tasks."""
-    now = store.now()
-    with store.write() as s:
+) -> dict[str, Any]:
+    """The column values of a new queued task."""
+    return {
+        "id": task_id or str(uuid.uuid4()),
+        "key_id": key_id,
+        "endpoint": endpoint,
+        "params": params,
+        "base_url": base_url,
+        "state": "queued",
+        "status": "Pending",
+        "attempts": 0,
+        "webhook_url": webhook_url,
+        "webhook_secret": webhook_secret,
+        "created_at": store.now(),
+    }
+
+
+def submit_task(store: Store, *, active_limit: int, **fields: Any) -> str:
+    """Insert one queued task and return its id, unless the key already has `active_limit`
+    active tasks. (The API batches submissions through `submitter.TaskSubmitter` instead.)"""
+    row = task_row(store, **fields)
+    with store.write_core() as conn:
+        key_id = row["key_id"]
         if key_id is not None:
             if store.is_postgres:
                 # Serializes one key's submissions so the count below cannot be raced past.
-                s.execute(select(ApiKey.id).where(ApiKey.id == key_id).with_for_update())
-            active = s.scalar(
-                select(func.count())
-                .select_from(Task)
-                .where(Task.key_id == key_id, Task.state.in_(ACTIVE_STATES))
-            )
-            if active is not None and active >= active_limit:
-                raise TooManyActiveTasks(active, active_limit)
-        task = Task(
-            id=task_id or str(uuid.uuid4()),
-            key_id=key_id,
-            endpoint=endpoint,
-            params=params,
-            base_url=base_url,
-            state="queued",
-            status="Pending",
-            attempts=0,
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
-            created_at=now,
-        )
-        s.add(task)
-    return task
+                conn.execute(LOCK_KEY, {"key_id": key_id})
+            n = conn.execute(ACTIVE_COUNT, {"key_id": key_id, "limit": active_limit}).scalar()
+            if n is not None and n >= active_limit:
+                raise TooManyActiveTasks(n, active_limit)
+        conn.execute(INSERT_TASK, row)
+    return str(row["id"])
+
+
+# Core statements, built once: submission is the hot path. Counting at most `limit` rows keeps
+# the check O(limit) however long the queue.
+_ACTIVE = (
+    select(literal(1))
+    .where(Task.key_id == bindparam("key_id"), Task.state.in_(ACTIVE_STATES))
+    .limit(bindparam("limit"))
+    .subquery()
+)
+ACTIVE_COUNT = select(func.count()).select_from(_ACTIVE)
+LOCK_KEY = select(ApiKey.id).where(ApiKey.id == bindparam("key_id")).with_for_update()
+INSERT_TASK = insert(Task.__table__)
 
 
 def get_task(store: Store, task_id: str) -> Task | None:

@@ -14,6 +14,7 @@ from fluxhost.store.tasks import get_task
 from fluxhost.wire import ResultResponse
 
 router = APIRouter(tags=["Utility"])
+# async, like submit: one indexed read is cheaper inline than through the threadpool.
 
 
 @router.get(
@@ -24,7 +25,7 @@ router = APIRouter(tags=["Utility"])
     operation_id="get_result_v1_get_result_get",
     responses={404: {"model": ResultResponse, "description": "Task not found"}},
 )
-def get_result(
+async def get_result(
     request: Request,
     id: str = Query(..., title="Id"),
     key: KeyInfo | None = Depends(optional_key),
