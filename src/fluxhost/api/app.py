@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fluxhost.api.auth import SECURITY_SCHEMES
@@ -63,7 +64,14 @@ def _document_security(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = base_openapi()
-            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            components = schema.setdefault("components", {})
+            components["securitySchemes"] = SECURITY_SCHEMES
+            _, defs = models_json_schema(
+                [(m, "validation") for m in generate.GENERATION_MODELS],
+                ref_template="#/components/schemas/{model}",
+            )
+            components.setdefault("schemas", {}).update(defs.get("$defs", {}))
+            components["schemas"] = dict(sorted(components["schemas"].items()))
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -15,7 +15,7 @@ CACHE_SECONDS = 5.0
 # from the headers: a flat dependency costs far less per request than FastAPI's nested
 # security-scheme dependency.
 SECURITY_SCHEMES = {"APIKeyHeader": {"type": "apiKey", "in": "header", "name": "x-key"}}
-SECURITY = [{"APIKeyHeader": []}]
+SECURITY: list[dict[str, list[str]]] = [{"APIKeyHeader": []}]
 
 _cache: TTLCache[str, KeyInfo] = TTLCache(CACHE_SECONDS)
 

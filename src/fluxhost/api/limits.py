@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 Scope = dict[str, Any]
 
 
@@ -13,6 +15,9 @@ class BodySizeLimit:
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+
+    def _detail(self) -> str:
+        return f"Request body too large: the limit is {self.max_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -23,33 +28,22 @@ class BodySizeLimit:
                 await self._reject(send)
                 return
         seen = 0
-        too_large = False
 
         async def limited_receive() -> Any:
-            nonlocal seen, too_large
-            if too_large:
-                return {"type": "http.disconnect"}
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    # Stop feeding the app; whatever it answers is replaced by our 413.
-                    too_large = True
-                    return {"type": "http.disconnect"}
+                    # Raised into whoever reads the body; the app's handler answers the 413
+                    # (FastAPI re-raises HTTPExceptions from body reading as they are).
+                    raise HTTPException(status_code=413, detail=self._detail())
             return message
 
-        async def guarded_send(message: Any) -> None:
-            if not too_large:
-                await send(message)
-            elif message["type"] == "http.response.start":
-                await self._reject(send)
-
-        await self.app(scope, limited_receive, guarded_send)
+        await self.app(scope, limited_receive, send)
 
     async def _reject(self, send: Any) -> None:
-        body = json.dumps(
-            {"detail": f"Request body too large: the limit is {self.max_bytes} bytes"}
-        ).encode()
+        body = json.dumps({"detail": self._detail()}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -76,7 +76,7 @@ _ACTIVE = (
 )
 ACTIVE_COUNT = select(func.count()).select_from(_ACTIVE)
 LOCK_KEY = select(ApiKey.id).where(ApiKey.id == bindparam("key_id")).with_for_update()
-INSERT_TASK = insert(Task.__table__)
+INSERT_TASK = insert(Task.__table__)  # type: ignore[arg-type]
 
 
 def get_task(store: Store, task_id: str) -> Task | None:

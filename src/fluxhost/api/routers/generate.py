@@ -1,14 +1,17 @@
 """The five finetuned generation endpoints: validate, queue, answer with a polling URL."""
 
+from __future__ import annotations
+
 import asyncio
 import secrets
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
 
 from fluxhost.api.auth import SECURITY, require_key
+from fluxhost.api.body import VALIDATION_ERROR_RESPONSE, openapi_body, parse_body
 from fluxhost.api.cache import TTLCache
 from fluxhost.api.urls import base_url
 from fluxhost.api.validation import check_prompt, decode_image, field_error, raise_errors
@@ -100,7 +103,7 @@ def _check_secret(secret: str | None) -> list[dict[str, Any]]:
 
 async def submit(
     endpoint: str, body: GenerationInputs, request: Request, key: KeyInfo
-) -> JSONResponse:
+) -> Response:
     svc = services(request)
     settings = svc.settings
     errors = check_prompt("prompt", body.prompt, settings.max_prompt_chars)
@@ -155,7 +158,7 @@ async def submit(
         )
     else:
         answer = AsyncResponse(id=task_id, polling_url=polling_url)
-    return JSONResponse(answer.model_dump())
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -165,6 +168,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many active tasks for this key"},
 }
 SubmitAnswer = AsyncResponse | AsyncWebhookResponse
+# Documented in components by the app's openapi() (no route declares them as a parameter).
+GENERATION_MODELS: list[type[GenerationInputs]] = []
 
 
 def _route(
@@ -172,24 +177,24 @@ def _route(
 ) -> None:
     endpoint = path.removeprefix("/v1/")
 
-    # `model` must be a real annotation (not a string) for FastAPI to read the body from it,
-    # which is why this module does not use `from __future__ import annotations`.
     # async on purpose: the checks are CPU-bound and short, and the write is handed to the
-    # group-commit thread; no threadpool hop (and GIL hand-offs) per request.
-    async def handler(
-        request: Request, body: model, key: KeyInfo = Depends(require_key)  # type: ignore[valid-type]
-    ) -> JSONResponse:
+    # group-commit thread; no threadpool hop (and GIL hand-offs) per request. Auth, then the
+    # body (see api/body.py): a bad key is 403 whatever the body holds, as the provider does.
+    async def handler(request: Request) -> Response:
+        key = await require_key(request)
+        body = await parse_body(request, model)
         return await submit(endpoint, body, request, key)
 
     handler.__name__ = operation_id
+    GENERATION_MODELS.append(model)
     router.post(
         path,
         response_model=SubmitAnswer,
         summary=summary,
         description=description,
         operation_id=operation_id,
-        responses=RESPONSES,
-        openapi_extra={"security": SECURITY},
+        responses={**RESPONSES, 422: VALIDATION_ERROR_RESPONSE},
+        openapi_extra={"security": SECURITY, "requestBody": openapi_body(model)},
     )(handler)
 
 
