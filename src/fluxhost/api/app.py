@@ -15,6 +15,8 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fluxhost.api.auth import SECURITY_SCHEMES
+from fluxhost.api.errors import error_response
+from fluxhost.api.fastpath import SubmitFastPath
 from fluxhost.api.limits import BodySizeLimit
 from fluxhost.api.routers import delivery, generate, health, results
 from fluxhost.services import Services, build_services
@@ -54,6 +56,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router)
     _install_error_handlers(app)
     _document_security(app)
+    # Added last = outermost: the body bound holds for the fast path too.
+    app.add_middleware(SubmitFastPath, handlers=generate.FAST_HANDLERS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
 
@@ -79,22 +83,8 @@ def _document_security(app: FastAPI) -> None:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(exc, f"{request.method} {request.url.path}")
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _jsonable(exc.errors())}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
-
-
-def _jsonable(errors: Any) -> Any:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(errors)
+    for exc_class in (StarletteHTTPException, RequestValidationError, Exception):
+        app.add_exception_handler(exc_class, handle)

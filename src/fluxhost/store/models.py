@@ -25,6 +25,9 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Queued + running tasks, kept by the transactions that create and end tasks, so the
+    # per-key limit is one row read however long the queue is.
+    active_tasks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Finetune(Base):

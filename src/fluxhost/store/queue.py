@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fluxhost.store.models import Task, WebhookDelivery
+from fluxhost.store.models import ApiKey, Task, WebhookDelivery
 from fluxhost.store.store import Store
 
 TERMINAL_STATUSES = ("Ready", "Error", "Request Moderated", "Content Moderated")
@@ -147,6 +147,12 @@ def _end(
     task.lease_expires_at = None
     task.finished_at = now
     task.expires_at = now + retention_seconds
+    if task.key_id is not None:
+        s.execute(
+            update(ApiKey)
+            .where(ApiKey.id == task.key_id)
+            .values(active_tasks=ApiKey.active_tasks - 1)
+        )
     if task.webhook_url:
         s.add(
             WebhookDelivery(

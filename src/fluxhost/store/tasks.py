@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from fluxhost.store.models import ApiKey, Task, WebhookDelivery
 from fluxhost.store.store import Store
@@ -54,28 +55,50 @@ def submit_task(store: Store, *, active_limit: int, **fields: Any) -> str:
     active tasks. (The API batches submissions through `submitter.TaskSubmitter` instead.)"""
     row = task_row(store, **fields)
     with store.write_core() as conn:
-        key_id = row["key_id"]
-        if key_id is not None:
-            if store.is_postgres:
-                # Serializes one key's submissions so the count below cannot be raced past.
-                conn.execute(LOCK_KEY, {"key_id": key_id})
-            n = conn.execute(ACTIVE_COUNT, {"key_id": key_id, "limit": active_limit}).scalar()
-            if n is not None and n >= active_limit:
-                raise TooManyActiveTasks(n, active_limit)
-        conn.execute(INSERT_TASK, row)
+        refused = insert_tasks(conn, store.is_postgres, [(row, active_limit)])[0]
+    if refused is not None:
+        raise refused
     return str(row["id"])
 
 
-# Core statements, built once: submission is the hot path. Counting at most `limit` rows keeps
-# the check O(limit) however long the queue.
-_ACTIVE = (
-    select(literal(1))
-    .where(Task.key_id == bindparam("key_id"), Task.state.in_(ACTIVE_STATES))
-    .limit(bindparam("limit"))
-    .subquery()
+def insert_tasks(
+    conn: Connection, is_postgres: bool, batch: list[tuple[dict[str, Any], int]]
+) -> list[TooManyActiveTasks | None]:
+    """Insert (row, active limit) pairs in the caller's transaction; for each, None if it was
+    inserted or the refusal. Core statements, not the ORM: this is the hot path."""
+    outcomes: list[TooManyActiveTasks | None] = []
+    accepted: list[dict[str, Any]] = []
+    active: dict[int, int] = {}
+    added: Counter[int] = Counter()
+    for row, limit in batch:
+        key_id = row["key_id"]
+        if key_id is not None:
+            if key_id not in active:
+                # FOR UPDATE on PostgreSQL serializes one key's submitters on its counter.
+                query = _ACTIVE_FOR_UPDATE if is_postgres else _ACTIVE
+                active[key_id] = int(conn.execute(query, {"key_id": key_id}).scalar() or 0)
+            if active[key_id] >= limit:
+                outcomes.append(TooManyActiveTasks(active[key_id], limit))
+                continue
+            active[key_id] += 1
+            added[key_id] += 1
+        accepted.append(row)
+        outcomes.append(None)
+    for key_id, n in added.items():
+        conn.execute(_ADD_ACTIVE, {"key_id": key_id, "n": n})
+    if accepted:
+        conn.execute(INSERT_TASK, accepted)
+    return outcomes
+
+
+# Core statements, built once.
+_ACTIVE = select(ApiKey.active_tasks).where(ApiKey.id == bindparam("key_id"))
+_ACTIVE_FOR_UPDATE = _ACTIVE.with_for_update()
+_ADD_ACTIVE = (
+    update(ApiKey)
+    .where(ApiKey.id == bindparam("key_id"))
+    .values(active_tasks=ApiKey.active_tasks + bindparam("n"))
 )
-ACTIVE_COUNT = select(func.count()).select_from(_ACTIVE)
-LOCK_KEY = select(ApiKey.id).where(ApiKey.id == bindparam("key_id")).with_for_update()
 INSERT_TASK = insert(Task.__table__)  # type: ignore[arg-type]
 
 

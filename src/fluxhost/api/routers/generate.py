@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -134,17 +134,15 @@ async def submit(
     params[INPUTS_PARAM] = input_keys
     base = base_url(request, settings)
     try:
-        await asyncio.wrap_future(
-            svc.submitter.submit(
-                task_id=task_id,
-                key_id=key.id,
-                endpoint=endpoint,
-                params=params,
-                base_url=base,
-                webhook_url=webhook,
-                webhook_secret=body.webhook_secret,
-                active_limit=settings.max_active_tasks_per_key,
-            )
+        await svc.submitter.submit(
+            task_id=task_id,
+            key_id=key.id,
+            endpoint=endpoint,
+            params=params,
+            base_url=base,
+            webhook_url=webhook,
+            webhook_secret=body.webhook_secret,
+            active_limit=settings.max_active_tasks_per_key,
         )
     except TooManyActiveTasks as exc:
         for blob_key in input_keys.values():
@@ -170,6 +168,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 SubmitAnswer = AsyncResponse | AsyncWebhookResponse
 # Documented in components by the app's openapi() (no route declares them as a parameter).
 GENERATION_MODELS: list[type[GenerationInputs]] = []
+# Path -> handler, for api/fastpath.py.
+FAST_HANDLERS: dict[str, Callable[[Request], Awaitable[Response]]] = {}
 
 
 def _route(
@@ -187,6 +187,7 @@ def _route(
 
     handler.__name__ = operation_id
     GENERATION_MODELS.append(model)
+    FAST_HANDLERS[path] = handler
     router.post(
         path,
         response_model=SubmitAnswer,
