@@ -25,7 +25,25 @@ from fluxhost.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+class FluxhostApp(FastAPI):
+    """FastAPI, with the submit fast path (api/fastpath.py) in front of its whole stack."""
+
+    _fast: Any = None
+
+    def install_fast_path(self, max_body_bytes: int) -> None:
+        self._fast = BodySizeLimit(
+            SubmitFastPath(super().__call__, generate.FAST_HANDLERS), max_bytes=max_body_bytes
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._fast is not None:
+            scope["app"] = self  # as Starlette does; handlers reach app.state through it
+            await self._fast(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FluxhostApp:
     """An app serving the contract. Embedded workers (settings.workers) start with it."""
 
     @asynccontextmanager
@@ -42,7 +60,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             runtime.stop(grace_seconds=settings.shutdown_grace_seconds)
             svc.submitter.close()
 
-    app = FastAPI(
+    app = FluxhostApp(
         title="fluxhost: FLUX finetune API",
         version="0.1.0",
         description="Self-hosted FLUX finetune API. Same wire contract as the hosted one.",
@@ -56,9 +74,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router)
     _install_error_handlers(app)
     _document_security(app)
-    # Added last = outermost: the body bound holds for the fast path too.
-    app.add_middleware(SubmitFastPath, handlers=generate.FAST_HANDLERS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.install_fast_path(settings.max_body_bytes)
     return app
 
 

@@ -21,6 +21,8 @@ M = TypeVar("M", bound=BaseModel)
 def _is_json(content_type: str | None) -> bool:
     if not content_type:
         return True  # FastAPI reads a body without a content type as JSON too
+    if content_type == "application/json":
+        return True  # the common case, without parsing parameters
     message = email.message.Message()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()

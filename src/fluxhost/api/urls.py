@@ -11,8 +11,9 @@ from fluxhost.settings import Settings
 def base_url(request: Request, settings: Settings) -> str:
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
-    scheme = request.url.scheme
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    # From the scope, not request.url: building a URL object costs more than this whole answer.
+    scheme = request.scope.get("scheme", "http")
+    host = request.headers.get("host") or _server(request)
     prefix = ""
     if _trusted(request, settings.forwarded_allow_ips):
         headers = request.headers
@@ -20,6 +21,11 @@ def base_url(request: Request, settings: Settings) -> str:
         host = _first(headers.get("x-forwarded-host")) or host
         prefix = (_first(headers.get("x-forwarded-prefix")) or "").rstrip("/")
     return f"{scheme}://{host}{prefix}"
+
+
+def _server(request: Request) -> str:
+    server = request.scope.get("server") or ("localhost", 80)
+    return f"{server[0]}:{server[1]}"
 
 
 def _trusted(request: Request, allowed: list[str]) -> bool:
