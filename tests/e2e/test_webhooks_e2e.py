@@ -109,6 +109,20 @@ def test_failed_delivery_is_retried(deployment: Deployment, receiver: Receiver) 
     assert json.loads(calls[0][1])["id"] == json.loads(calls[1][1])["id"]
 
 
+def wait_failed_attempt(node: Node, timeout: float = 30) -> None:
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        con = sqlite3.connect(node.data_dir / "fluxhost.db")
+        row = con.execute("SELECT last_error FROM webhook_deliveries").fetchone()
+        con.close()
+        if row and row[0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the first delivery attempt never failed")
+
+
 def test_delivery_survives_a_killed_server(node: Node, dev_lora_file: Path) -> None:
     key, ft = provision(node, dev_lora_file)
     port = free_port()  # nobody listens yet: the first attempt fails
@@ -116,6 +130,9 @@ def test_delivery_survives_a_killed_server(node: Node, dev_lora_file: Path) -> N
     d = Deployment(node, key, ft)
     task_id = d.submit(seed=10, webhook_url=f"http://127.0.0.1:{port}/hook").json()["id"]
     assert wait_for(d.client, task_id)["status"] == "Ready"
+    # Kill once the first attempt has failed and is recorded; a kill *during* an attempt is
+    # recovered too, but only after that attempt's lease (timeout + 30 s) runs out.
+    wait_failed_attempt(node)
     server.send_signal(signal.SIGKILL)
     server.wait(10)
 
