@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -154,3 +155,17 @@ def test_missing_pipeline_kind_ends_error_naming_it(deployment: Deployment, path
 def test_health_reports_the_dev_model(deployment: Deployment) -> None:
     body = deployment.client.get("/health").json()
     assert body["status"] == "ok" and "noise" in body["models"]
+
+
+def test_strength_zero_is_the_base_model(deployment: Deployment, dev_model_dir: Path) -> None:
+    """Over HTTP at strength 0, pixel for pixel what the base pipeline draws with no LoRA."""
+    from fluxhost.engine import Engine, TextToImage
+    from fluxhost.settings import Settings
+
+    d = deployment
+    tid = d.submit(seed=21, output_format="png", prompt="base", finetune_strength=0).json()["id"]
+    served, _ = image_of(d, wait_for(d.client, tid))
+    engine = Engine(Settings(_env_file=None, dev_model_dir=dev_model_dir))  # type: ignore[call-arg]
+    direct = engine.text_to_image(TextToImage(prompt="base", width=256, height=256, steps=4,
+                                              guidance=2.5, seed=21))
+    assert np.array_equal(served, np.asarray(direct.convert("RGB")).astype(np.int16))
