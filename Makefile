@@ -26,6 +26,7 @@ serve: $(STAMP)
 	$(BIN)/fluxhost serve --dev
 
 test: $(STAMP) lint typecheck
+	@./scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

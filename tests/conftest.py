@@ -100,3 +100,27 @@ def make_tenant(services: Any, dev_lora_file: Path) -> Callable[[str], Tenant]:
 @pytest.fixture
 def tenant(make_tenant: Callable[[str], Tenant]) -> Tenant:
     return make_tenant("alice")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL cluster for the whole session (Debian's server, started here)."""
+    from tests.pg import pg_bin, postgres_cluster
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL server not installed (scripts/ensure-postgres.sh installs it)")
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh, empty database on the session's cluster."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg_server.rsplit("/", 1)[0] + f"/{name}"
