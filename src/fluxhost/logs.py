@@ -7,7 +7,9 @@ import logging
 import sys
 import time
 
-_STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# Record attributes that are not `extra=` fields (uvicorn adds a terminal-colour variant).
+_STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "color_message", "taskName"}
 
 
 class JsonFormatter(logging.Formatter):
