@@ -185,6 +185,8 @@ class FinetuneFluxProFillInputs(GenerationInputs):
 
 
 class _ControlInputs(GenerationInputs):
+    """Canny and depth share every field but canny's thresholds and guidance's default."""
+
     finetune_id: str = f.finetune_id()
     finetune_strength: float = f.finetune_strength(1.1)
     prompt: str = Field(
@@ -192,6 +194,14 @@ class _ControlInputs(GenerationInputs):
         description="Text prompt for image generation",
         json_schema_extra={"example": "ein fantastisches bild"},
     )
+    control_image: str = Field(title="Control Image", description=CONTROL_DESC)
+    prompt_upsampling: bool = f.prompt_upsampling(UPSAMPLE_SHORT)
+    seed: int | None = f.seed("Optional seed for reproducibility")
+    steps: int = Field(50, ge=15, le=50, title="Steps", description=STEPS_DESC)
+    output_format: OutputFormat | None = f.output_format()
+    safety_tolerance: int = f.safety_tolerance(example=False)
+    webhook_url: HttpUrl | None = f.webhook_url()
+    webhook_secret: str | None = f.webhook_secret()
 
 
 class FinetuneCannyInputs(_ControlInputs):
@@ -201,25 +211,8 @@ class FinetuneCannyInputs(_ControlInputs):
     canny_high_threshold: Threshold | None = Field(
         200, title="Canny High Threshold", description="High threshold for Canny edge detection"
     )
-    control_image: str = Field(title="Control Image", description=CONTROL_DESC)
-    prompt_upsampling: bool = f.prompt_upsampling(UPSAMPLE_SHORT)
-    seed: int | None = f.seed("Optional seed for reproducibility")
-    steps: int = Field(50, ge=15, le=50, title="Steps", description=STEPS_DESC)
-    output_format: OutputFormat | None = f.output_format()
     guidance: float = Field(30, ge=1.0, le=100.0, title="Guidance", description=GUIDANCE_DESC)
-    safety_tolerance: int = f.safety_tolerance(example=False)
-    webhook_url: HttpUrl | None = f.webhook_url()
-    webhook_secret: str | None = f.webhook_secret()
 
 
 class FinetuneDepthInputs(_ControlInputs):
-    control_image: str = Field(title="Control Image", description=CONTROL_DESC)
-    prompt_upsampling: bool = f.prompt_upsampling(UPSAMPLE_SHORT)
-    seed: int | None = f.seed("Optional seed for reproducibility")
-    steps: int = Field(50, ge=15, le=50, title="Steps", description=STEPS_DESC)
-    output_format: OutputFormat | None = f.output_format()
     guidance: float = Field(15, ge=1.0, le=100.0, title="Guidance", description=GUIDANCE_DESC)
-    safety_tolerance: int = f.safety_tolerance(example=False)
-    webhook_url: HttpUrl | None = f.webhook_url()
-    webhook_secret: str | None = f.webhook_secret()
-
