@@ -44,8 +44,23 @@ class Worker:
         self.abort = threading.Event()  # stop the running task now (grace period over)
 
     # --- loop ----------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Load the base pipeline before claiming: with real weights that takes a while, and a
+        task should wait in the queue (where another worker may take it), not claimed here."""
+        if "base" not in self.engine.available_kinds():
+            return
+        started = time.perf_counter()
+        try:
+            self.engine.load("base")
+        except Exception:
+            log.exception("could not load the base pipeline; tasks will report why")
+            return
+        log.info("base pipeline loaded", extra={"worker": self.owner,
+                                                "seconds": round(time.perf_counter() - started, 2)})
+
     def run_forever(self, wake: threading.Event) -> None:
         settings = self.svc.settings
+        self.warm_up()
         while not self.stopping.is_set():
             try:
                 worked = self.run_one()
@@ -136,15 +151,15 @@ class Worker:
         lora = self._lora(task, p)
         if isinstance(lora, queue.Outcome):
             return lora
+        from fluxhost.engine.types import EngineError, Interrupted
+
         try:
             return self._generate(task, p, lora, state)
+        except Interrupted:
+            raise
+        except EngineError as exc:  # a missing pipeline, a LoRA that does not fit: say which
+            return _error(str(exc))
         except Exception as exc:
-            from fluxhost.engine.types import Interrupted, MissingPipeline
-
-            if isinstance(exc, Interrupted):
-                raise
-            if isinstance(exc, MissingPipeline):
-                return _error(str(exc))
             log.exception("generation failed", extra={"task_id": task.id})
             return _error(f"generation failed: {type(exc).__name__}: {exc}")
 
