@@ -79,6 +79,21 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--comment", default="")
     f.add_argument("--trigger-word", default="TOK")
     f.set_defaults(func=cmd_finetunes_import)
+
+    gen = sub.add_parser("generate", help="generate an image on a server over HTTP (client)")
+    gen.add_argument("--url", default=None,
+                     help="server URL (default: $FLUXHOST_URL or http://127.0.0.1:8000)")
+    gen.add_argument("--key", default=None, help="API key (default: $FLUXHOST_KEY)")
+    gen.add_argument("--finetune-id", required=True)
+    gen.add_argument("--endpoint", default="flux-pro-finetuned")
+    gen.add_argument("--prompt", default=None)
+    gen.add_argument("--set", dest="assignments", action="append", default=[],
+                     metavar="NAME=VALUE", help="another request field; VALUE is JSON if it "
+                     "parses as JSON, else a string (repeatable)")
+    gen.add_argument("--out", type=Path, default=None,
+                     help="output file (default: <task id>.<ext> from the content type)")
+    gen.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the task")
+    gen.set_defaults(func=cmd_generate)
     return p
 
 
@@ -214,6 +229,64 @@ def cmd_finetunes_import(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(str(exc)) from exc
     print(ft.id)
     return 0
+
+
+# --- generate (client) -----------------------------------------------------------------------
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    # HTTP only: the client package imports neither torch nor the database layer, so this
+    # starts fast on machines that have no engine installed.
+    import os
+
+    import httpx
+
+    from fluxhost.client import Client, FluxhostError
+
+    url = args.url or os.environ.get("FLUXHOST_URL") or DEFAULT_URL
+    key = args.key or os.environ.get("FLUXHOST_KEY")
+    if not key:
+        raise CliError("no API key: pass --key or set FLUXHOST_KEY")
+    fields: dict[str, Any] = {"finetune_id": args.finetune_id, "prompt": args.prompt}
+    fields.update(_parse_assignments(args.assignments))
+    try:
+        with Client(url, key) as client:
+            submission = client.submit(args.endpoint, **fields)
+            print(f"task {submission.id}", file=sys.stderr, flush=True)
+            result = client.wait(submission, timeout=args.timeout)
+            sample = client.fetch_sample(result)
+    except (FluxhostError, TimeoutError) as exc:
+        raise CliError(str(exc)) from exc
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot talk to {url}: {exc}") from exc
+    out: Path = args.out or Path(f"{submission.id}.{sample.extension}")
+    try:
+        out.write_bytes(sample.data)
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc}") from exc
+    print(out)
+    return 0
+
+
+def _parse_assignments(items: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs; VALUE as JSON when it parses (42, true, null), else the string."""
+    import json
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(name)  # NaN/Infinity parse, but are not JSON a server accepts
+
+    fields: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise CliError(f"--set expects NAME=VALUE, got {item!r}")
+        try:
+            value: Any = json.loads(raw, parse_constant=no_constants)
+        except ValueError:
+            value = raw
+        fields[name.strip()] = value
+    return fields
 
 
 if __name__ == "__main__":
