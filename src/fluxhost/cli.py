@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from fluxhost.settings import Settings
 
 log = logging.getLogger("fluxhost")
@@ -29,7 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"FLUXHOST_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        print(f"error: invalid configuration: {problems}", file=sys.stderr)
+        return 2
     from fluxhost.logs import setup_logging
 
     setup_logging(settings.log_format, settings.log_level)

@@ -74,3 +74,13 @@ def test_finetunes_import(tmp_path: Path, dev_lora_file: Path) -> None:
     assert out.returncode == 1 and "not a safetensors file" in out.stderr
     out = run(tmp_path, "finetunes", "import", str(dev_lora_file), "--owner", "ghost")
     assert out.returncode == 1 and "no active key named 'ghost'" in out.stderr
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
+    env.update(FLUXHOST_DATA_DIR=str(tmp_path), FLUXHOST_PORT="abc")
+    out = subprocess.run([sys.executable, "-m", "fluxhost.cli", "keys", "list"], env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 2
+    assert "invalid configuration: FLUXHOST_PORT" in out.stderr
+    assert "Traceback" not in out.stderr
