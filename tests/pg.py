@@ -25,7 +25,11 @@ def pg_bin() -> Path | None:
 def _as_postgres(cmd: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return cmd
-    return ["runuser", "-u", "postgres", "--", *cmd]
+    # By path: sbin directories are often not on a CI job's PATH.
+    runuser = shutil.which("runuser") or next(
+        (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if Path(p).exists()), "runuser"
+    )
+    return [runuser, "-u", "postgres", "--", *cmd]
 
 
 @contextmanager
