@@ -38,6 +38,8 @@ def valid_body(schema_name: str, finetune_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for name in SCHEMAS[schema_name]["required"]:
         body[name] = {"finetune_id": finetune_id, "prompt": "p"}.get(name, png_b64())
+    if "image" in body:  # fill: a transparent image carries its own mask
+        body["image"] = png_b64(mode="RGBA")
     return body
 
 
@@ -219,3 +221,29 @@ def test_no_validation_error_creates_a_task(client: TestClient, tenant: Tenant,
     client.post("/v1/flux-pro-finetuned", headers=tenant.headers,
                 json={"finetune_id": tenant.finetune_id, "width": 7})
     assert count_by_state(services.store) == {}
+
+
+def test_fill_without_mask_needs_alpha(client: TestClient, tenant: Tenant) -> None:
+    r = client.post("/v1/flux-pro-1.0-fill-finetuned", headers=tenant.headers,
+                    json={"finetune_id": tenant.finetune_id, "image": png_b64((64, 64))})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "mask"]
+    assert "alpha channel" in r.json()["detail"][0]["msg"]
+    ok = client.post("/v1/flux-pro-1.0-fill-finetuned", headers=tenant.headers,
+                     json={"finetune_id": tenant.finetune_id, "image": png_b64((64, 64)),
+                           "mask": png_b64((64, 64))})
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(("low", "high", "status"), [(300, 100, 422), (100, 100, 200),
+                                                      (None, 40, 422), (250, None, 422),
+                                                      (None, None, 200), (10, 20, 200)])
+def test_canny_low_must_not_exceed_high(client: TestClient, tenant: Tenant, low: int | None,
+                                        high: int | None, status: int) -> None:
+    r = client.post("/v1/flux-pro-1.0-canny-finetuned", headers=tenant.headers,
+                    json={"finetune_id": tenant.finetune_id, "prompt": "p",
+                          "control_image": png_b64(), "canny_low_threshold": low,
+                          "canny_high_threshold": high})
+    assert r.status_code == status, r.text
+    if status == 422:
+        assert r.json()["detail"][0]["loc"] == ["body", "canny_low_threshold"]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,15 @@ class LoraSpec:
 
 
 @dataclass(frozen=True)
+class ImagePrompt:
+    """An image to condition on through FLUX Redux. `strength` blends text and image
+    conditioning: 0 = the text prompt only, 1 = the image prompt only."""
+
+    image: Image.Image  # RGB
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
 class TextToImage:
     prompt: str
     width: int
@@ -25,6 +38,40 @@ class TextToImage:
     guidance: float
     seed: int
     lora: LoraSpec | None = None
+    image_prompt: ImagePrompt | None = None
+
+
+@dataclass(frozen=True)
+class Fill:
+    """Inpainting: `mask` (mode "L", same size as `image`) is white where to repaint."""
+
+    prompt: str
+    image: Image.Image  # RGB
+    mask: Image.Image  # L
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seed: int
+    lora: LoraSpec | None = None
+
+
+@dataclass(frozen=True)
+class Control:
+    """Structure-conditioned generation on the canny or depth pipeline. `control_image` is the
+    user's image (RGB); the engine turns it into edges or a depth map."""
+
+    kind: Literal["canny", "depth"]
+    prompt: str
+    control_image: Image.Image  # RGB
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seed: int
+    lora: LoraSpec | None = None
+    canny_low: int = 50
+    canny_high: int = 200
 
 
 class EngineError(Exception):

@@ -18,6 +18,7 @@ from fluxhost.services import Services
 from fluxhost.store import queue
 from fluxhost.store.finetunes import get_owned_finetune
 from fluxhost.store.models import Task
+from fluxhost.worker.inputs import InputError
 from fluxhost.worker.jobs import Plan, plan
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class Worker:
             return self._generate(task, p, lora, state)
         except Interrupted:
             raise
-        except EngineError as exc:  # a missing pipeline, a LoRA that does not fit: say which
+        except (EngineError, InputError) as exc:  # bad inputs, a LoRA that does not fit: say so
             return _error(str(exc))
         except Exception as exc:
             log.exception("generation failed", extra={"task_id": task.id})
@@ -178,13 +179,24 @@ class Worker:
             return _error(f"finetune {p.finetune_id}: its LoRA weights are missing from storage")
         return LoraSpec(key=finetune.id, path=path, strength=p.finetune_strength)
 
+    def _inputs(self, p: Plan) -> dict[str, bytes]:
+        inputs = {}
+        for name, blob_key in p.inputs.items():
+            data = self.svc.blobs.get(blob_key)
+            if data is None:
+                raise InputError(f"{name} is missing from storage")
+            inputs[name] = data
+        return inputs
+
     def _generate(self, task: Task, p: Plan, lora: Any, state: dict[str, Any]) -> queue.Outcome:
         from fluxhost.engine.encode import encode_image
-        from fluxhost.engine.types import TextToImage
+        from fluxhost.engine.types import Control, Fill
+        from fluxhost.worker.requests import engine_request
 
         start = time.time()
-        req = TextToImage(prompt=p.prompt, width=p.width, height=p.height, steps=p.steps,
-                          guidance=p.guidance, seed=p.seed, lora=lora)
+        req = engine_request(p, self._inputs(p), lora)
+        run = getattr(self.engine, {Fill: "fill", Control: "control"}.get(type(req),
+                                                                           "text_to_image"))
 
         def on_step(step: int, total: int) -> None:
             state["progress"] = step / total
@@ -193,7 +205,7 @@ class Worker:
             return bool(state["lost"]) or self.abort.is_set()
 
         t0 = time.perf_counter()
-        image = self.engine.text_to_image(req, on_step=on_step, should_stop=should_stop)
+        image = run(req, on_step=on_step, should_stop=should_stop)
         state["engine_ms"] = round((time.perf_counter() - t0) * 1000, 3)
         data = encode_image(image, p.output_format)  # type: ignore[arg-type]
         blob_key = f"results/{task.id}.{p.output_format}"

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
+from PIL import Image
 
 from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.body import VALIDATION_ERROR_RESPONSE, openapi_body, parse_body
@@ -31,6 +32,7 @@ from fluxhost.wire import (
     GenerationInputs,
 )
 from fluxhost.wire.outputs import AsyncWebhookResponseWithPolling
+from fluxhost.worker.inputs import has_alpha
 
 router = APIRouter(tags=["Tasks"])
 
@@ -55,6 +57,7 @@ def _check_images(
     images: dict[str, bytes] = {}
     errors: list[dict[str, Any]] = []
     sizes: dict[str, tuple[int, int]] = {}
+    opened: dict[str, Image.Image] = {}
     for name in IMAGE_FIELDS[type(body)]:
         value = getattr(body, name)
         if value is None:
@@ -65,7 +68,13 @@ def _check_images(
             continue
         assert img is not None
         images[name] = raw
+        opened[name] = img
         sizes[name] = img.size
+    if isinstance(body, FinetuneFluxProFillInputs) and "image" in opened and body.mask is None \
+            and not has_alpha(opened["image"]):
+        errors.append(field_error(
+            "mask", "Value error, a mask is required: the image has no alpha channel to take "
+            "one from", "value_error", None))
     if "image" in sizes and "mask" in sizes and sizes["image"] != sizes["mask"]:
         errors.append(
             field_error(
@@ -92,6 +101,18 @@ def _owns_finetune(svc: Services, finetune_id: str, key_id: int) -> bool:
     return True
 
 
+def _check_thresholds(body: GenerationInputs) -> list[dict[str, Any]]:
+    if not isinstance(body, FinetuneCannyInputs):
+        return []
+    low, high = body.canny_low_threshold, body.canny_high_threshold
+    low = 50 if low is None else low
+    high = 200 if high is None else high
+    if low <= high:
+        return []
+    return [field_error("canny_low_threshold", f"Value error, canny_low_threshold ({low}) must "
+                        f"not be above canny_high_threshold ({high})", "value_error", low)]
+
+
 def _check_secret(secret: str | None) -> list[dict[str, Any]]:
     # The secret travels as a header: it must be sendable as one.
     if secret is None or (len(secret) <= MAX_SECRET_CHARS and secret.isascii()
@@ -116,6 +137,7 @@ async def submit(
             errors.append(field_error("webhook_url", f"Value error, {reason}", "value_error",
                                       webhook))
     errors += _check_secret(body.webhook_secret)
+    errors += _check_thresholds(body)
     raise_errors(errors)
 
     if not _owns_finetune(svc, body.finetune_id, key.id):
