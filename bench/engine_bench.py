@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/engine_bench.py [--repeat 5] [--no-large] [--device cpu]
 
-Prints: import time, dev set build (cold/reuse), pipeline load, LoRA first apply, and
-text_to_image at 256x256/4 steps (without/with LoRA) and 1024x768/40 steps (the API default size).
+Prints: import time, dev set build (cold/reuse), pipeline load, LoRA first apply,
+text_to_image at 256x256/4 steps (without/with LoRA) and 1024x768/40 steps (the API default size),
+and on the dev set fill, canny, depth and a Redux image prompt at 256x256/4 steps.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -111,6 +113,8 @@ def main() -> None:
             report(
                 "  back to no LoRA (disable_lora)", [t2i(256, 256, 4) for _ in range(args.repeat)]
             )
+        if not args.base:
+            bench_other_kinds(engine, args.repeat)
         if not args.no_large:
             report("text_to_image 1024x768 40 steps", [t2i(1024, 768, 40) for _ in range(2)])
             steps: list[float] = []
@@ -129,6 +133,34 @@ def main() -> None:
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak_mb:.0f} MB")
+
+
+def bench_other_kinds(engine: Any, repeat: int) -> None:
+    """fill, canny, depth and a Redux image prompt at 256x256 / 4 steps on the dev set: first
+    call (loads the kind's transformer, reusing base's text encoders and VAE) and warm."""
+    import numpy as np
+    from PIL import Image
+
+    from fluxhost.engine import Control, Fill, ImagePrompt, TextToImage
+
+    yy, xx = np.mgrid[0:256, 0:256]
+    checker = np.where((xx // 32 + yy // 32) % 2 == 0, 30, 225).astype(np.uint8)
+    image = Image.fromarray(np.stack([checker, (xx % 256).astype(np.uint8), checker], axis=-1))
+    mask = Image.new("L", (256, 256))
+    mask.paste(255, (64, 64, 192, 192))
+    runs: dict[str, Callable[[], object]] = {
+        "fill": lambda: engine.fill(Fill("a cat", image, mask, 256, 256, 4, 30.0, 0)),
+        "canny": lambda: engine.control(Control("canny", "a cat", image, 256, 256, 4, 30.0, 0)),
+        "depth (+ depth map)": lambda: engine.control(
+            Control("depth", "a cat", image, 256, 256, 4, 10.0, 0)
+        ),
+        "redux image prompt 1.0": lambda: engine.text_to_image(
+            TextToImage("a cat", 256, 256, 4, 3.5, 0, image_prompt=ImagePrompt(image, 1.0))
+        ),
+    }
+    for label, run in runs.items():
+        report(f"{label} 256x256 4 steps, first (lazy load)", [timed(run)])
+        report(f"{label} 256x256 4 steps", [timed(run) for _ in range(repeat)])
 
 
 if __name__ == "__main__":

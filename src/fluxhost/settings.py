@@ -10,8 +10,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PipelineKind = Literal["base", "fill", "canny", "depth", "redux"]
-PIPELINE_KINDS: tuple[PipelineKind, ...] = ("base", "fill", "canny", "depth", "redux")
+# Keys of FLUXHOST_MODELS: the pipeline kinds, plus the depth estimator the depth kind uses.
+PipelineKind = Literal["base", "fill", "canny", "depth", "redux", "depth_estimator"]
 
 
 class Settings(BaseSettings):
@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     # --- models -----------------------------------------------------------------------------
     models: dict[PipelineKind, str] = Field(
         default_factory=dict,
-        description="Pipeline kind -> hub id or local dir, e.g. "
-        '{"base": "black-forest-labs/FLUX.1-dev"}. '
+        description="Pipeline kind (base, fill, canny, depth, redux, depth_estimator) -> hub id "
+        'or local dir, e.g. {"base": "black-forest-labs/FLUX.1-dev"}. '
         "Empty: the dev model set (random weights; it draws noise).",
     )
     dev_model_dir: Path | None = Field(

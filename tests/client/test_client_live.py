@@ -101,14 +101,14 @@ def test_unknown_task_is_not_found(client: Client) -> None:
 
 def test_failed_task_raises_task_failed(deployment: Deployment, client: Client) -> None:
     buf = io.BytesIO()
-    Image.new("RGB", (64, 64), "white").save(buf, format="PNG")
-    control = base64.b64encode(buf.getvalue()).decode()
-    with pytest.raises(TaskFailed) as info:  # the dev model set has no canny pipeline
-        client.generate("flux-pro-1.0-canny-finetuned", timeout=60,
-                        finetune_id=deployment.finetune_id, prompt="edges",
-                        control_image=control, steps=15)
+    # Opaque everywhere: the alpha channel marks nothing to repaint, which ends the task Error.
+    Image.new("RGBA", (64, 64), (255, 255, 255, 255)).save(buf, format="PNG")
+    image = base64.b64encode(buf.getvalue()).decode()
+    with pytest.raises(TaskFailed) as info:
+        client.generate("flux-pro-1.0-fill-finetuned", timeout=60,
+                        finetune_id=deployment.finetune_id, prompt="edges", image=image, steps=15)
     result = info.value.result
-    assert result.status == "Error" and "no 'canny' pipeline" in str(result.details), result
+    assert result.status == "Error" and "mask is blank" in str(result.details), result
     assert f"task {result.id} ended with status 'Error'" in str(info.value)
     assert info.value.status_code is None
 

@@ -130,28 +130,6 @@ def test_progress_is_reported_while_running(deployment: Deployment) -> None:
     assert seen == sorted(seen)
 
 
-@pytest.mark.parametrize("path,extra", [
-    ("/v1/flux-pro-1.0-canny-finetuned", {"prompt": "p", "control_image": "CANNY"}),
-    ("/v1/flux-pro-1.0-depth-finetuned", {"prompt": "p", "control_image": "CANNY"}),
-    ("/v1/flux-pro-1.0-fill-finetuned", {"image": "CANNY"}),
-])
-def test_missing_pipeline_kind_ends_error_naming_it(deployment: Deployment, path: str,
-                                                    extra: dict[str, str]) -> None:
-    import base64
-
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 64), (200, 10, 10)).save(buf, "PNG")
-    b64 = base64.b64encode(buf.getvalue()).decode()
-    body = {k: (b64 if v == "CANNY" else v) for k, v in extra.items()}
-    r = deployment.client.post(path, headers=deployment.headers,
-                               json={"finetune_id": deployment.finetune_id, **body})
-    assert r.status_code == 200
-    done = wait_for(deployment.client, r.json()["id"])
-    kind = path.split("-")[3]
-    assert done["status"] == "Error"
-    assert f"no '{kind}' pipeline" in done["details"]["error"]
-
-
 def test_health_reports_the_dev_model(deployment: Deployment) -> None:
     body = deployment.client.get("/health").json()
     assert body["status"] == "ok" and "noise" in body["models"]

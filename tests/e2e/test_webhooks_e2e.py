@@ -89,15 +89,15 @@ def test_error_webhook_and_no_secret(deployment: Deployment, receiver: Receiver)
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", (32, 32)).save(buf, "PNG")
+    Image.new("RGBA", (32, 32), (0, 0, 0, 255)).save(buf, "PNG")  # opaque: a blank mask
     r = deployment.client.post(
-        "/v1/flux-pro-1.0-canny-finetuned", headers=deployment.headers,
-        json={"finetune_id": deployment.finetune_id, "prompt": "p", "webhook_url": receiver.url,
-              "control_image": base64.b64encode(buf.getvalue()).decode()})
+        "/v1/flux-pro-1.0-fill-finetuned", headers=deployment.headers,
+        json={"finetune_id": deployment.finetune_id, "webhook_url": receiver.url,
+              "image": base64.b64encode(buf.getvalue()).decode(), "steps": 15})
     headers, raw = receiver.wait(1)[0]
     body = json.loads(raw)
     assert body["id"] == r.json()["id"]
-    assert body["status"] == "FAILED" and "no 'canny' pipeline" in body["error"]
+    assert body["status"] == "FAILED" and "mask is blank" in body["error"]
     assert "x-webhook-secret" not in headers and "x-bfl-signature" not in headers
 
 

@@ -19,7 +19,9 @@ _SRC = Path(__file__).resolve().parents[2] / "src"
 if _SRC.is_dir() and str(_SRC) not in sys.path:
     sys.path.insert(0, str(_SRC))
 
-from fluxhost.engine import Engine, LoraSpec, TextToImage  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from fluxhost.engine import Control, Engine, Fill, LoraSpec, TextToImage  # noqa: E402
 from fluxhost.settings import Settings  # noqa: E402
 
 SIZE = 256
@@ -99,3 +101,63 @@ def generate(engine: Engine, make_request: MakeRequest) -> Generate:
 @pytest.fixture(scope="session")
 def base_pixels(generate: Generate) -> np.ndarray:
     return generate(seed=0)
+
+
+@pytest.fixture(scope="session")
+def pattern_image() -> Image.Image:
+    """A SIZE x SIZE RGB image with smooth gradients and sharp edges: canny finds more edges in
+    it the lower the thresholds, and every pixel value is there to check a fill against."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+    # Strong edges (a 32 px checkerboard in green, the channel grayscale weighs most) and weak
+    # ones (an 8 px checkerboard in red) over smooth waves.
+    strong = np.where((xx // 32 + yy // 32) % 2 == 0, 30.0, 225.0)
+    weak = np.where((xx // 8 + yy // 8) % 2 == 0, -30.0, 30.0)
+    red = np.sin(xx / 9) * 60 + 128 + weak
+    blue = np.cos(yy / 13) * 127 + 128
+    return Image.fromarray(np.stack([red, strong, blue], axis=-1).astype(np.uint8))
+
+
+@pytest.fixture(scope="session")
+def fill_mask() -> Image.Image:
+    """White (repaint) in the centre square, black (keep) around it."""
+    mask = np.zeros((SIZE, SIZE), dtype=np.uint8)
+    mask[64:192, 64:192] = 255
+    return Image.fromarray(mask)
+
+
+@pytest.fixture(scope="session")
+def make_fill(pattern_image: Image.Image, fill_mask: Image.Image) -> Callable[..., Fill]:
+    def make(seed: int = 0, **kw: Any) -> Fill:
+        values: dict[str, Any] = {
+            "prompt": "a cat",
+            "image": pattern_image,
+            "mask": fill_mask,
+            "width": SIZE,
+            "height": SIZE,
+            "steps": STEPS,
+            "guidance": 30.0,
+            "seed": seed,
+            **kw,
+        }
+        return Fill(**values)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_control(pattern_image: Image.Image) -> Callable[..., Control]:
+    def make(kind: str = "canny", seed: int = 0, **kw: Any) -> Control:
+        values: dict[str, Any] = {
+            "kind": kind,
+            "prompt": "a cat",
+            "control_image": pattern_image,
+            "width": SIZE,
+            "height": SIZE,
+            "steps": STEPS,
+            "guidance": 10.0,
+            "seed": seed,
+            **kw,
+        }
+        return Control(**values)
+
+    return make

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from fluxhost.engine import DEV_MODEL_WARNING, Engine
 from fluxhost.engine.devmodels import (
+    DEPTH_ESTIMATOR,
     DEV_KINDS,
     MARKER_NAME,
     _install,
@@ -31,11 +32,26 @@ def _configs(root: Path) -> dict[str, str]:
     return {str(f.relative_to(root)): f.read_text() for f in sorted(root.rglob("*.json"))}
 
 
+PIPELINE_CLASSES = {
+    "base": "FluxPipeline",
+    "fill": "FluxFillPipeline",
+    "canny": "FluxControlPipeline",
+    "depth": "FluxControlPipeline",
+    "redux": "FluxPriorReduxPipeline",
+}
+
+
 def test_layout(dev_set: dict[str, Path]) -> None:
-    assert set(dev_set) == {"base"} == DEV_KINDS
+    assert {"base", "fill", "canny", "depth", "redux"} == DEV_KINDS
+    assert set(dev_set) == DEV_KINDS | {DEPTH_ESTIMATOR}
+    for kind, class_name in PIPELINE_CLASSES.items():
+        index = json.loads((dev_set[kind] / "model_index.json").read_text())
+        assert index["_class_name"] == class_name
+    # Like FLUX.1-Redux-dev: no text encoders of its own.
+    redux = json.loads((dev_set["redux"] / "model_index.json").read_text())
+    assert redux["text_encoder"] == [None, None] and redux["text_encoder_2"] == [None, None]
+    assert (dev_set[DEPTH_ESTIMATOR] / "config.json").is_file()
     base = dev_set["base"]
-    index = json.loads((base / "model_index.json").read_text())
-    assert index["_class_name"] == "FluxPipeline"
     assert is_complete(base.parent)
     # No temporary build directories left next to the set.
     assert [p.name for p in base.parent.parent.iterdir()] == [base.parent.name]
@@ -49,13 +65,15 @@ def test_build_is_deterministic(
     base_pixels: np.ndarray,
 ) -> None:
     again = ensure_dev_model_set(tmp_path / "dev")
-    first, second = _weights(dev_set["base"]), _weights(again["base"])
-    assert first.keys() == second.keys() and first
+    root, root_again = dev_set["base"].parent, again["base"].parent
+    first, second = _weights(root), _weights(root_again)
+    assert first.keys() == second.keys()
+    assert {name.split("/")[0] for name in first} == set(dev_set)
     for name, tensors in first.items():
         assert tensors.keys() == second[name].keys()
         for key, tensor in tensors.items():
             assert tensor.equal(second[name][key]), f"{name}:{key} differs between builds"
-    assert _configs(dev_set["base"]) == _configs(again["base"])
+    assert _configs(root) == _configs(root_again)
 
     # The rebuilt set, loaded as a configured local model, draws the very same image.
     other = Engine(make_engine_settings(tmp_path / "data", models={"base": str(again["base"])}))
@@ -125,7 +143,7 @@ def test_concurrent_builders_agree(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert not errors
-    assert results == [{"base": root / "base"}] * 3
+    assert results == [{name: root / name for name in DEV_KINDS | {DEPTH_ESTIMATOR}}] * 3
     assert is_complete(root)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dev"]
 
@@ -152,3 +170,27 @@ def test_cleans_up_after_killed_builders(tmp_path: Path) -> None:
     recent.mkdir()
     ensure_dev_model_set(tmp_path / "dev")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".dev.building-def", "dev"]
+
+
+def test_kinds_share_text_encoders_and_vae(dev_set: dict[str, Path]) -> None:
+    """The engine loads these once for all kinds, so the set must hold the same weights."""
+    shared = ("text_encoder", "text_encoder_2", "vae")
+    for kind in ("fill", "canny", "depth"):
+        for component in shared:
+            ours, base = _weights(dev_set[kind] / component), _weights(dev_set["base"] / component)
+            assert ours.keys() == base.keys()
+            for name, tensors in ours.items():
+                assert all(t.equal(base[name][k]) for k, t in tensors.items()), (kind, component)
+        # The transformers differ: their own seeds, and x_embedder's input width.
+        x = load_file(dev_set[kind] / "transformer" / "diffusion_pytorch_model.safetensors")
+        assert x["x_embedder.weight"].shape[1] == {"fill": 384, "canny": 128, "depth": 128}[kind]
+
+
+def test_dev_lora_targets(dev_set: dict[str, Path], tmp_path: Path) -> None:
+    default = load_file(make_dev_lora(dev_set["base"], tmp_path / "d.safetensors"))
+    assert not any("x_embedder" in k for k in default)
+    wide = make_dev_lora(dev_set["base"], tmp_path / "x.safetensors", target_modules=["x_embedder"])
+    assert sorted(load_file(wide)) == [
+        "transformer.x_embedder.lora_A.weight",
+        "transformer.x_embedder.lora_B.weight",
+    ]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fluxhost.engine import Engine, Interrupted, MissingPipeline, TextToImage
+from fluxhost.engine.devmodels import DEV_KINDS
 from fluxhost.settings import Settings
 
 Generate = Callable[..., np.ndarray]
@@ -70,10 +71,17 @@ def test_should_stop_interrupts(
     assert np.array_equal(generate(seed=0), base_pixels)
 
 
-def test_available_kinds_and_missing_kind(engine: Engine) -> None:
-    assert engine.available_kinds() == frozenset({"base"})
+def test_available_kinds_and_missing_kind(
+    engine: Engine,
+    make_engine_settings: Callable[..., Settings],
+    dev_set: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    assert engine.available_kinds() == DEV_KINDS
+    base_only = Engine(make_engine_settings(tmp_path, models={"base": str(dev_set["base"])}))
+    assert base_only.available_kinds() == frozenset({"base"})
     with pytest.raises(MissingPipeline) as info:
-        engine.load("fill")
+        base_only.load("fill")
     assert info.value.kind == "fill"
     assert "'fill'" in str(info.value) and "FLUXHOST_MODELS" in str(info.value)
 
@@ -94,7 +102,7 @@ def test_constructing_and_listing_touch_nothing(
     make_engine_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     engine = Engine(make_engine_settings(tmp_path / "data"))
-    assert engine.available_kinds() == frozenset({"base"})
+    assert engine.available_kinds() == DEV_KINDS
     assert engine.uses_dev_models and engine.warning
     assert not (tmp_path / "data").exists()
 

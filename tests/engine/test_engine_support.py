@@ -14,8 +14,15 @@ from PIL import Image
 
 import fluxhost.engine
 from fluxhost.engine import CONTENT_TYPES, encode_image
+from fluxhost.engine.devmodels import DEPTH_ESTIMATOR
 from fluxhost.engine.loading import is_local_source, local_dir
-from fluxhost.engine.modelset import resolve_model_set, torch_device, torch_dtype
+from fluxhost.engine.modelset import (
+    DEFAULT_DEPTH_ESTIMATOR,
+    configured_kinds,
+    resolve_model_set,
+    torch_device,
+    torch_dtype,
+)
 from fluxhost.settings import Settings
 
 
@@ -28,7 +35,21 @@ def test_resolve_configured_models(
 
 
 def test_resolve_dev_models(engine_settings: Settings, dev_set: dict[str, Path]) -> None:
-    assert resolve_model_set(engine_settings) == {"base": str(dev_set["base"])}
+    assert resolve_model_set(engine_settings) == {k: str(v) for k, v in dev_set.items()}
+
+
+def test_depth_estimator_source(
+    make_engine_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    models = {"base": str(tmp_path), "depth": str(tmp_path)}
+    resolved = resolve_model_set(make_engine_settings(tmp_path, models=models))
+    assert resolved == {**models, DEPTH_ESTIMATOR: DEFAULT_DEPTH_ESTIMATOR}
+    assert DEFAULT_DEPTH_ESTIMATOR == "depth-anything/Depth-Anything-V2-Small-hf"
+    # Not a pipeline kind, whatever the settings let through.
+    settings = make_engine_settings(tmp_path, models=models)
+    settings.models[DEPTH_ESTIMATOR] = str(tmp_path / "est")  # type: ignore[index]
+    assert configured_kinds(settings) == frozenset({"base", "depth"})
+    assert resolve_model_set(settings)[DEPTH_ESTIMATOR] == str(tmp_path / "est")
 
 
 def test_device_and_dtype(
@@ -90,8 +111,9 @@ def test_content_types() -> None:
 def test_import_is_light(tmp_path: Path) -> None:
     src = Path(fluxhost.engine.__file__).resolve().parents[2]
     code = (
-        "import sys, fluxhost.engine, fluxhost.engine.types, fluxhost.engine.engine;"
-        "heavy = {'torch', 'diffusers', 'transformers', 'peft'} & set(sys.modules);"
+        "import sys, fluxhost.engine, fluxhost.engine.types, fluxhost.engine.engine,"
+        " fluxhost.engine.preprocess, fluxhost.engine.redux, fluxhost.engine.modelset;"
+        "heavy = {'torch', 'diffusers', 'transformers', 'peft', 'cv2'} & set(sys.modules);"
         "sys.exit(f'imported {sorted(heavy)}' if heavy else 0)"
     )
     env = {

@@ -8,7 +8,10 @@ from fluxhost.engine.devmodels import DEV_MODEL_WARNING
 from fluxhost.engine.encode import CONTENT_TYPES, encode_image
 from fluxhost.engine.engine import Engine
 from fluxhost.engine.types import (
+    Control,
     EngineError,
+    Fill,
+    ImagePrompt,
     Interrupted,
     InvalidLora,
     LoraSpec,
@@ -19,8 +22,11 @@ from fluxhost.engine.types import (
 __all__ = [
     "CONTENT_TYPES",
     "DEV_MODEL_WARNING",
+    "Control",
     "Engine",
     "EngineError",
+    "Fill",
+    "ImagePrompt",
     "Interrupted",
     "InvalidLora",
     "LoraSpec",

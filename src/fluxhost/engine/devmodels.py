@@ -18,8 +18,17 @@ Properties:
   with a marker file, so a crash never leaves a half-written set behind, and concurrent builders
   (API process and worker process starting together) settle on one winner.
 
-Layout: `root/<kind>/` is a `save_pretrained` directory per pipeline kind, `root/COMPLETE` the
-marker. Kinds are built by functions registered in `_BUILDERS`; today only `base`.
+Layout: `root/<kind>/` is a `save_pretrained` directory per pipeline kind (base, fill, canny,
+depth, redux), `root/depth_estimator/` a transformers depth model (Depth Anything architecture)
+that turns control images into depth maps for the depth pipeline, and `root/COMPLETE` the marker.
+
+- base, fill, canny and depth are complete pipelines that hold the *same* text encoders,
+  tokenizers and VAE (one set of objects saved four times), like BFL's FLUX.1 releases, so each
+  directory also loads on its own while the engine loads those components once and shares them.
+  Their transformers differ only in `x_embedder`'s input width: 64 (base), 384 (fill: latents +
+  masked-image latents + packed mask), 128 (canny/depth: latents + control latents).
+- redux is shaped like black-forest-labs/FLUX.1-Redux-dev: a SigLIP vision tower, the Redux
+  projector and an image processor, and no text encoders (the engine passes the base pipeline's).
 
 torch, diffusers and transformers are imported inside functions so that importing this module
 (e.g. for `DEV_KINDS`) stays cheap.
@@ -35,8 +44,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +62,7 @@ DEV_MODEL_WARNING = (
 )
 
 # Bump when a builder changes what it writes, so existing sets on disk are rebuilt.
-DEV_SET_VERSION = 1
+DEV_SET_VERSION = 2
 MARKER_NAME = "COMPLETE"
 
 HIDDEN = 32
@@ -223,27 +233,178 @@ def build_scheduler() -> Any:
 
 # --- kinds --------------------------------------------------------------------------------------
 
+# Every component has its own seed, so the weights do not depend on build order.
+SEED_CLIP, SEED_VAE = 0, 2  # SEED_CLIP + 1 is T5
+SEED_TRANSFORMER = {"base": 3, "fill": 4, "canny": 5, "depth": 6}
+SEED_SIGLIP, SEED_REDUX, SEED_DEPTH_ESTIMATOR = 7, 8, 9
 
-def _build_base(out_dir: Path) -> None:
-    from diffusers import FluxPipeline
+# x_embedder input width per pipeline kind (see the module docstring); all predict 64 channels.
+TRANSFORMER_IN_CHANNELS = {"base": 64, "fill": 384, "canny": 128, "depth": 128}
 
+# SigLIP at 32x32 pixels in 8x8 patches: 16 image tokens per Redux image prompt (729 for the real
+# SigLIP so400m at 384x384).
+SIGLIP_IMAGE_SIZE = 32
+SIGLIP_PATCH = 8
+
+# The model set entry that is not a pipeline kind.
+DEPTH_ESTIMATOR = "depth_estimator"
+
+
+@dataclass(frozen=True)
+class SharedComponents:
+    """The text encoders, tokenizers and VAE every FLUX pipeline kind of the set holds."""
+
+    clip_tokenizer: Any
+    t5_tokenizer: Any
+    clip: Any
+    t5: Any
+    vae: Any
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        return {
+            "text_encoder": self.clip,
+            "tokenizer": self.clip_tokenizer,
+            "text_encoder_2": self.t5,
+            "tokenizer_2": self.t5_tokenizer,
+            "vae": self.vae,
+        }
+
+
+def build_shared_components() -> SharedComponents:
     clip_tok, t5_tok = build_clip_tokenizer(), build_t5_tokenizer()
-    clip, t5 = build_text_encoders(clip_tok, t5_tok, seed=0)
-    pipe: Any = FluxPipeline(
-        scheduler=build_scheduler(),
-        vae=build_vae(seed=2),
-        text_encoder=clip,
-        tokenizer=clip_tok,
-        text_encoder_2=t5,
-        tokenizer_2=t5_tok,
-        transformer=build_transformer(seed=3),
-    )
+    clip, t5 = build_text_encoders(clip_tok, t5_tok, seed=SEED_CLIP)
+    return SharedComponents(clip_tok, t5_tok, clip, t5, build_vae(seed=SEED_VAE))
+
+
+def _save(pipe: Any, out_dir: Path) -> None:
     with quiet_progress():
         pipe.save_pretrained(out_dir)
 
 
-# Pipeline kind -> builder writing a save_pretrained directory. fill/canny/depth/redux go here.
-_BUILDERS: dict[str, Callable[[Path], None]] = {"base": _build_base}
+def _flux_builder(kind: str, class_name: str) -> Callable[[Path, SharedComponents], None]:
+    def build(out_dir: Path, shared: SharedComponents) -> None:
+        import diffusers
+
+        transformer = build_transformer(
+            seed=SEED_TRANSFORMER[kind],
+            in_channels=TRANSFORMER_IN_CHANNELS[kind],
+            # FluxTransformer2DModel predicts in_channels channels unless told otherwise; every
+            # kind denoises the same 64 packed latent channels.
+            out_channels=64,
+        )
+        pipe_cls = getattr(diffusers, class_name)
+        pipe = pipe_cls(
+            scheduler=build_scheduler(), transformer=transformer, **shared.pipeline_kwargs()
+        )
+        _save(pipe, out_dir)
+
+    return build
+
+
+def _pil_processor_class(name: str) -> Any:
+    """transformers 5's PIL-backed image processor class `<name>Pil` where it exists: without
+    torchvision transformers falls back to it anyway, with a warning on every load, and the
+    saved class name is what later loads use. Older transformers: `name` itself (PIL-based)."""
+    import transformers
+
+    return getattr(transformers, f"{name}Pil", None) or getattr(transformers, name)
+
+
+def build_redux_components(seed_siglip: int, seed_redux: int) -> tuple[Any, Any, Any]:
+    """SigLIP vision tower, its image processor, and a Redux projector into the transformer's
+    text-token width (the dev transformer's joint_attention_dim, HIDDEN)."""
+    from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    config = SiglipVisionConfig(
+        hidden_size=HIDDEN,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=SIGLIP_IMAGE_SIZE,
+        patch_size=SIGLIP_PATCH,
+    )
+    with _seeded(seed_siglip):
+        encoder = SiglipVisionModel(config).eval()
+    processor = _pil_processor_class("SiglipImageProcessor")(
+        size={"height": SIGLIP_IMAGE_SIZE, "width": SIGLIP_IMAGE_SIZE}
+    )
+    embedder: Any
+    with _seeded(seed_redux):
+        embedder = ReduxImageEncoder(redux_dim=HIDDEN, txt_in_features=HIDDEN).eval()
+    return encoder, processor, embedder
+
+
+def _build_redux(out_dir: Path, shared: SharedComponents) -> None:
+    from diffusers import FluxPriorReduxPipeline
+
+    encoder, processor, embedder = build_redux_components(SEED_SIGLIP, SEED_REDUX)
+    # No text encoders, like FLUX.1-Redux-dev: the engine hands the base pipeline's to it.
+    pipe = FluxPriorReduxPipeline(
+        image_encoder=encoder, feature_extractor=processor, image_embedder=embedder
+    )
+    _save(pipe, out_dir)
+
+
+def _build_depth_estimator(out_dir: Path, shared: SharedComponents) -> None:
+    """A Depth Anything (V2 architecture: DINOv2 backbone + DPT head) with 137k random
+    parameters, loadable like depth-anything/Depth-Anything-V2-Small-hf with the Auto classes."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    # At the default initializer_range (0.02) the relu head outputs ~1e-7 almost everywhere;
+    # 0.2 gives a map with visible structure that depends on the input image.
+    init_range = 0.2
+    # The DPT neck reads the outputs of all four layers. A keyword dict because transformers 5
+    # declares out_features as a private field while still accepting it.
+    stages: dict[str, Any] = {"out_features": ["stage1", "stage2", "stage3", "stage4"]}
+    backbone = Dinov2Config(
+        hidden_size=HIDDEN,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        image_size=28,
+        patch_size=14,
+        reshape_hidden_states=False,
+        initializer_range=init_range,
+        **stages,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=HIDDEN,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        patch_size=14,
+        initializer_range=init_range,
+    )
+    model: Any
+    with _seeded(SEED_DEPTH_ESTIMATOR):
+        model = DepthAnythingForDepthEstimation(config).eval()
+    # The real processor resizes to 518 px (short side, multiple of 14); 56 keeps the dev one fast.
+    processor = _pil_processor_class("DPTImageProcessor")(
+        size={"height": 56, "width": 56},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        resample=3,  # bicubic, as Depth Anything's
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    )
+    with quiet_progress():
+        model.save_pretrained(out_dir)
+        processor.save_pretrained(out_dir)
+
+
+# Pipeline kind -> builder writing a save_pretrained directory.
+_BUILDERS: dict[str, Callable[[Path, SharedComponents], None]] = {
+    "base": _flux_builder("base", "FluxPipeline"),
+    "fill": _flux_builder("fill", "FluxFillPipeline"),
+    "canny": _flux_builder("canny", "FluxControlPipeline"),
+    "depth": _flux_builder("depth", "FluxControlPipeline"),
+    "redux": _build_redux,
+}
+# Entries of the set that are not pipelines.
+_AUX_BUILDERS: dict[str, Callable[[Path, SharedComponents], None]] = {
+    DEPTH_ESTIMATOR: _build_depth_estimator,
+}
 DEV_KINDS: frozenset[str] = frozenset(_BUILDERS)
 
 
@@ -255,8 +416,12 @@ DEV_KINDS: frozenset[str] = frozenset(_BUILDERS)
 _BUILD_LOCK = threading.Lock()
 
 
+def _entries() -> dict[str, Callable[[Path, SharedComponents], None]]:
+    return {**_BUILDERS, **_AUX_BUILDERS}
+
+
 def _marker_payload() -> dict[str, Any]:
-    return {"version": DEV_SET_VERSION, "kinds": sorted(_BUILDERS)}
+    return {"version": DEV_SET_VERSION, "kinds": sorted(_entries())}
 
 
 def is_complete(root: Path) -> bool:
@@ -267,11 +432,12 @@ def is_complete(root: Path) -> bool:
 
 
 def _paths(root: Path) -> dict[str, Path]:
-    return {kind: root / kind for kind in sorted(_BUILDERS)}
+    return {kind: root / kind for kind in sorted(_entries())}
 
 
 def ensure_dev_model_set(root: Path) -> dict[str, Path]:
-    """Build the dev model set under `root` unless a complete one is there; return kind -> dir.
+    """Build the dev model set under `root` unless a complete one is there; return entry -> dir
+    for every pipeline kind in DEV_KINDS plus DEPTH_ESTIMATOR.
 
     Safe against crashes and concurrent callers: each builder writes a private temporary sibling
     of `root` and renames it into place; a loser of the race discards its copy.
@@ -295,8 +461,9 @@ def _build(root: Path) -> None:
     _remove_abandoned(root)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
     try:
-        for kind, build in _BUILDERS.items():
-            build(tmp / kind)
+        shared = build_shared_components()
+        for kind, build in _entries().items():
+            build(tmp / kind, shared)
         (tmp / MARKER_NAME).write_text(json.dumps(_marker_payload()))
         _install(tmp, root)
     finally:
@@ -336,7 +503,9 @@ def _install(tmp: Path, root: Path) -> None:
 
 # The module set of typical FLUX LoRA trainers. Attention projections alone barely move the dev
 # model's output (their contribution is gated by small random modulation); the MLP and output
-# projections make strength 1 vs 2 clearly visible.
+# projections make strength 1 vs 2 clearly visible. x_embedder is left out, as most trainers do:
+# it is the one layer whose shape differs between the base and the fill/control transformers.
+# A LoRA that does target it still loads into those (see fluxhost.engine.lora).
 LORA_TARGET_MODULES = (
     "to_q",
     "to_k",
@@ -353,12 +522,19 @@ LORA_TARGET_MODULES = (
 )
 
 
-def make_dev_lora(base_dir: Path, out_file: Path, seed: int = 0, rank: int = 4) -> Path:
+def make_dev_lora(
+    base_dir: Path,
+    out_file: Path,
+    seed: int = 0,
+    rank: int = 4,
+    target_modules: Sequence[str] = LORA_TARGET_MODULES,
+) -> Path:
     """Write a random LoRA for the dev `base` pipeline at `base_dir` to `out_file`.
 
     The file is the diffusers LoRA format (`FluxPipeline.save_lora_weights`), loadable with
     `FluxPipeline.load_lora_weights`. Unlike a freshly initialised LoRA (B = 0, a no-op), its B
-    matrices are random too, so applying it visibly changes the output.
+    matrices are random too, so applying it visibly changes the output. It also applies to the
+    fill, canny and depth transformers, whose targeted layers have the base shapes.
     """
     import torch
     from diffusers import FluxPipeline, FluxTransformer2DModel
@@ -377,7 +553,7 @@ def make_dev_lora(base_dir: Path, out_file: Path, seed: int = 0, rank: int = 4) 
                 r=rank,
                 lora_alpha=rank,
                 init_lora_weights="gaussian",
-                target_modules=list(LORA_TARGET_MODULES),
+                target_modules=list(target_modules),
             )
         )
         gen = torch.Generator().manual_seed(seed)

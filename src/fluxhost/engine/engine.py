@@ -5,17 +5,27 @@ lock and generation by another, so calls into the same Engine run one at a time 
 their schedulers and their active LoRA adapter are mutable shared state, and one accelerator
 gains nothing from interleaving two denoising loops. Share one Engine per process (weights are
 loaded once) rather than building one per worker thread (weights loaded once per thread).
+
+Pipelines load on first use of their kind. The text encoders, tokenizers and VAE are loaded once,
+with the first pipeline, and shared by every later kind (see fluxhost.engine.loading), so a
+second kind costs only its transformer. The depth estimator (control kind "depth") loads on first
+use too.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fluxhost.engine._hf import set_offline_env
-from fluxhost.engine.devmodels import DEV_MODEL_WARNING
-from fluxhost.engine.loading import is_local_source, load_pipeline
+from fluxhost.engine.devmodels import DEPTH_ESTIMATOR, DEV_MODEL_WARNING
+from fluxhost.engine.loading import (
+    is_local_source,
+    load_pipeline,
+    local_dir,
+    shareable_components,
+)
 from fluxhost.engine.lora import LoraCache
 from fluxhost.engine.modelset import (
     configured_kinds,
@@ -23,7 +33,16 @@ from fluxhost.engine.modelset import (
     torch_device,
     torch_dtype,
 )
-from fluxhost.engine.types import Interrupted, MissingPipeline, TextToImage
+from fluxhost.engine.preprocess import DepthEstimator, canny_edges, depth_map
+from fluxhost.engine.redux import check_strength, image_prompt_embeds
+from fluxhost.engine.types import (
+    Control,
+    Fill,
+    Interrupted,
+    LoraSpec,
+    MissingPipeline,
+    TextToImage,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -38,12 +57,33 @@ SIZE_MULTIPLE = 16
 T5_MAX_SEQUENCE = 512
 # FLUX.1-schnell (no guidance embedding) was trained with 256 T5 tokens, FLUX.1-dev with 512.
 T5_MAX_SEQUENCE_UNGUIDED = 256
+CONTROL_KINDS = ("canny", "depth")
+
+
+class _Generation(Protocol):
+    """The fields every request type shares."""
+
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def guidance(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def lora(self) -> LoraSpec | None: ...
 
 
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pipes: dict[str, Any] = {}
+        # Component name -> the one loaded instance every pipeline uses.
+        self._shared: dict[str, Any] = {}
+        self._depth_estimator: DepthEstimator | None = None
         self._sources: dict[str, str] | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -65,36 +105,75 @@ class Engine:
     def loaded_kinds(self) -> frozenset[str]:
         return frozenset(self._pipes)
 
+    def shared_components(self) -> dict[str, Any]:
+        """The loaded components all pipelines share (name -> object); empty before a load."""
+        return dict(self._shared)
+
     def load(self, kind: str) -> Any:
         """The pipeline for `kind`, loaded on first use and cached."""
         if kind not in self.available_kinds():
             raise MissingPipeline(kind)
         with self._load_lock:
-            pipe = self._pipes.get(kind)
-            if pipe is None:
-                source = self.model_sources()[kind]
-                pipe = load_pipeline(
-                    kind,
-                    source,
-                    dtype=torch_dtype(self.settings),
-                    device=torch_device(self.settings),
-                )
-                self._pipes[kind] = pipe
+            return self._load(kind)
+
+    def _load(self, kind: str) -> Any:
+        pipe = self._pipes.get(kind)
+        if pipe is not None:
             return pipe
+        if kind == "redux" and "text_encoder_2" not in self._shared:
+            # Redux checkpoints carry no text encoders, yet need the base model's to append their
+            # image tokens to; and Redux only ever runs together with the base pipeline.
+            if "base" not in self.available_kinds():
+                raise MissingPipeline("base")
+            self._load("base")
+        pipe = load_pipeline(
+            kind,
+            self.model_sources()[kind],
+            dtype=torch_dtype(self.settings),
+            device=torch_device(self.settings),
+            shared=self._shared,
+        )
+        for name, component in shareable_components(pipe).items():
+            self._shared.setdefault(name, component)
+        self._pipes[kind] = pipe
+        return pipe
+
+    def depth_estimator(self) -> DepthEstimator:
+        """The model that makes depth maps for control kind "depth", loaded on first use."""
+        if "depth" not in self.available_kinds():
+            raise MissingPipeline("depth")
+        with self._load_lock:
+            if self._depth_estimator is None:
+                source = self.model_sources()[DEPTH_ESTIMATOR]
+                self._depth_estimator = DepthEstimator.load(
+                    source,
+                    torch_device(self.settings),
+                    local=local_dir(source) is not None,
+                )
+            return self._depth_estimator
 
     def model_sources(self) -> dict[str, str]:
-        """Kind -> hub id or local dir; builds the dev model set on first call if in use."""
+        """Kind (or DEPTH_ESTIMATOR) -> hub id or local dir; builds the dev model set on first
+        call if in use."""
         if self._sources is None:
-            if self.uses_dev_models or all(map(is_local_source, self.settings.models.values())):
-                # Nothing to download, so make sure nothing tries (and fails slowly) to.
+            if self.uses_dev_models:
+                # Nothing to download, so make sure nothing tries (and fails slowly) to. Set
+                # before building: the build imports the HF libraries, which read it once.
                 set_offline_env()
-            self._sources = resolve_model_set(self.settings)
+                self._sources = resolve_model_set(self.settings)
+            else:
+                sources = resolve_model_set(self.settings)
+                if all(map(is_local_source, sources.values())):
+                    set_offline_env()
+                self._sources = sources
         return self._sources
 
     def close(self) -> None:
         """Drop loaded pipelines so their memory can be reclaimed."""
         with self._load_lock, self._run_lock:
             self._pipes.clear()
+            self._shared.clear()
+            self._depth_estimator = None
         try:
             import torch
 
@@ -103,20 +182,113 @@ class Engine:
         except ImportError:
             pass
 
+    # --- requests -------------------------------------------------------------------------------
+    #
+    # Every request method: `on_step(done, total)` runs after each denoising step; if
+    # `should_stop()` is true then (or before the first step) it raises Interrupted. The seed
+    # drives a CPU generator, so a request gives the same image on every device.
+
     def text_to_image(
         self,
         req: TextToImage,
         on_step: StepCallback | None = None,
         should_stop: StopCheck | None = None,
     ) -> Image.Image:
-        """Generate one image. `on_step(done, total)` runs after each denoising step; if
-        `should_stop()` is true then (or before the first step) this raises Interrupted."""
-        import torch
-
-        _check_size(req.width, req.height)
-        if req.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {req.steps}")
+        """Generate one image from a prompt, optionally conditioned on `req.image_prompt`
+        through the redux pipeline (see fluxhost.engine.redux for how strength blends)."""
+        _check_request(req)
+        image_prompt = req.image_prompt
+        if image_prompt is not None:
+            check_strength(image_prompt.strength)
+            # Even at strength 0: whether a request is served must not hinge on its strength.
+            if "redux" not in self.available_kinds():
+                raise MissingPipeline("redux")
         pipe = self.load("base")
+        if image_prompt is None or image_prompt.strength == 0:
+            return self._generate(pipe, req, on_step, should_stop, lambda: {"prompt": req.prompt})
+        redux = self.load("redux")
+        return self._generate(
+            pipe,
+            req,
+            on_step,
+            should_stop,
+            lambda: image_prompt_embeds(
+                pipe, redux, req.prompt, image_prompt, _max_sequence_length(pipe)
+            ),
+        )
+
+    def fill(
+        self,
+        req: Fill,
+        on_step: StepCallback | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> Image.Image:
+        """Inpaint `req.image` where `req.mask` is white, with the fill pipeline.
+
+        FLUX Fill regenerates the whole image through the VAE, which only approximates the
+        pixels to keep; the result is therefore composited with the input (PIL
+        Image.composite, the mask as alpha): where the mask is 0 the output is exactly the
+        input, where it is 255 exactly the generated image, and grey mask values blend the two.
+        Image and mask are first resized to width x height if they differ from it.
+        """
+        from PIL import Image
+
+        _check_request(req)
+        pipe = self.load("fill")
+        size = (req.width, req.height)
+        image = _fit(req.image.convert("RGB"), size, Image.Resampling.LANCZOS)
+        # Nearest keeps a binary mask binary, so "mask == 0" stays exactly the kept region.
+        mask = _fit(req.mask.convert("L"), size, Image.Resampling.NEAREST)
+        generated = self._generate(
+            pipe,
+            req,
+            on_step,
+            should_stop,
+            lambda: {"prompt": req.prompt, "image": image, "mask_image": mask},
+        )
+        return Image.composite(generated, image, mask)
+
+    def control(
+        self,
+        req: Control,
+        on_step: StepCallback | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> Image.Image:
+        """Generate following the structure of `req.control_image`, with the canny or depth
+        pipeline; the image is first turned into edges or a depth map (see `control_image`)."""
+        _check_request(req)
+        if req.kind not in CONTROL_KINDS:
+            raise ValueError(f"control kind must be one of {CONTROL_KINDS}, got {req.kind!r}")
+        pipe = self.load(req.kind)
+        estimator = self.depth_estimator() if req.kind == "depth" else None
+        return self._generate(
+            pipe,
+            req,
+            on_step,
+            should_stop,
+            lambda: {"prompt": req.prompt, "control_image": _control_image(req, estimator)},
+        )
+
+    def control_image(self, req: Control) -> Image.Image:
+        """The conditioning image `control` feeds its pipeline: `req.control_image` resized to
+        the output size, then canny edges (req.canny_low/high) or a normalised depth map."""
+        if req.kind not in CONTROL_KINDS:
+            raise ValueError(f"control kind must be one of {CONTROL_KINDS}, got {req.kind!r}")
+        estimator = self.depth_estimator() if req.kind == "depth" else None
+        with self._run_lock:  # the depth estimator shares the device with generation
+            return _control_image(req, estimator)
+
+    def _generate(
+        self,
+        pipe: Any,
+        req: _Generation,
+        on_step: StepCallback | None,
+        should_stop: StopCheck | None,
+        inputs: Callable[[], dict[str, Any]],
+    ) -> Image.Image:
+        """Run `pipe` for `req` with the kind-specific arguments `inputs()` returns; that runs
+        under the run lock, as it may run models (Redux, the depth estimator) itself."""
+        import torch
 
         def on_step_end(p: Any, index: int, _t: Any, _kwargs: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None:
@@ -128,12 +300,13 @@ class Engine:
         with self._run_lock:
             if should_stop is not None and should_stop():
                 raise Interrupted(0)
+            kwargs = inputs()
             if req.lora is not None:
                 self._loras.apply(pipe, req.lora.key, req.lora.path, req.lora.strength)
             else:
                 self._loras.disable(pipe)
             result = pipe(
-                prompt=req.prompt,
+                **kwargs,
                 width=req.width,
                 height=req.height,
                 num_inference_steps=req.steps,
@@ -148,6 +321,29 @@ class Engine:
             )
         image: Image.Image = result.images[0]
         return image
+
+
+def _control_image(req: Control, estimator: DepthEstimator | None) -> Image.Image:
+    from PIL import Image
+
+    # At the output size, so canny thresholds and edge widths mean the same at any input size.
+    source = _fit(
+        req.control_image.convert("RGB"), (req.width, req.height), Image.Resampling.LANCZOS
+    )
+    if req.kind == "canny":
+        return canny_edges(source, req.canny_low, req.canny_high)
+    assert estimator is not None
+    return depth_map(source, estimator)
+
+
+def _fit(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
+    return image if image.size == size else image.resize(size, resample)
+
+
+def _check_request(req: _Generation) -> None:
+    _check_size(req.width, req.height)
+    if req.steps < 1:
+        raise ValueError(f"steps must be at least 1, got {req.steps}")
 
 
 def _check_size(width: int, height: int) -> None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fluxhost.engine.devmodels import DEV_KINDS, ensure_dev_model_set
+from fluxhost.engine.devmodels import DEPTH_ESTIMATOR, DEV_KINDS, ensure_dev_model_set
+from fluxhost.engine.loading import PIPELINE_CLASSES
 
 if TYPE_CHECKING:
     import torch
 
     from fluxhost.settings import Settings
+
+# Turns control images into depth maps for the depth pipeline when real models are configured:
+# BFL trained FLUX.1-Depth on Depth Anything maps. Override with a "depth_estimator" entry in
+# FLUXHOST_MODELS (hub id or local dir of a transformers depth-estimation model).
+DEFAULT_DEPTH_ESTIMATOR = "depth-anything/Depth-Anything-V2-Small-hf"
 
 
 def dev_model_root(settings: Settings) -> Path:
@@ -19,14 +25,21 @@ def dev_model_root(settings: Settings) -> Path:
 
 def configured_kinds(settings: Settings) -> frozenset[str]:
     """The pipeline kinds this server can run, without building or loading anything."""
-    return frozenset(settings.models) if settings.models else DEV_KINDS
+    if not settings.models:
+        return DEV_KINDS
+    # Other entries (the depth estimator) are models, not pipelines.
+    return frozenset(str(kind) for kind in settings.models if kind in PIPELINE_CLASSES)
 
 
 def resolve_model_set(settings: Settings) -> dict[str, str]:
-    """Pipeline kind -> hub id or local dir. With no models configured, builds (once) and
-    returns the dev model set (DEV_MODEL_DIR, default DATA_DIR/models/dev)."""
+    """Pipeline kind (or DEPTH_ESTIMATOR) -> hub id or local dir. With no models configured,
+    builds (once) and returns the dev model set (DEV_MODEL_DIR, default DATA_DIR/models/dev).
+    With a depth pipeline, the depth estimator is the configured one or DEFAULT_DEPTH_ESTIMATOR."""
     if settings.models:
-        return {str(kind): source for kind, source in settings.models.items()}
+        sources = {str(kind): source for kind, source in settings.models.items()}
+        if "depth" in sources:
+            sources.setdefault(DEPTH_ESTIMATOR, DEFAULT_DEPTH_ESTIMATOR)
+        return sources
     paths = ensure_dev_model_set(dev_model_root(settings))
     return {kind: str(path) for kind, path in paths.items()}
 
