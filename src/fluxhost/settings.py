@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     lora_cache_size: int = Field(8, ge=1, description="LoRA adapters kept loaded per pipeline.")
+    max_loaded_pipelines: int = Field(
+        0, ge=0, description="Pipelines (i.e. transformers) kept loaded at once; the least "
+        "recently used is unloaded beyond it. 0 = no limit. Text encoders and VAE are shared.",
+    )
+    cpu_offload: Literal["none", "model", "sequential"] = Field(
+        "none", description="diffusers CPU offload on CUDA: 'model' keeps one model on the GPU "
+        "at a time, 'sequential' one layer (least memory, slowest).",
+    )
     ultra_megapixels: float | None = Field(
         None, gt=0, description="Ultra output size. Default 4.0, or 0.0625 on the dev model set."
     )

@@ -14,7 +14,9 @@ use too.
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 
     from fluxhost.settings import Settings
 
+log = logging.getLogger(__name__)
 StepCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
 
@@ -80,7 +83,8 @@ class _Generation(Protocol):
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._pipes: dict[str, Any] = {}
+        # Kind -> pipeline, least recently used first (the memory budget evicts from the front).
+        self._pipes: OrderedDict[str, Any] = OrderedDict()
         # Component name -> the one loaded instance every pipeline uses.
         self._shared: dict[str, Any] = {}
         self._depth_estimator: DepthEstimator | None = None
@@ -119,6 +123,7 @@ class Engine:
     def _load(self, kind: str) -> Any:
         pipe = self._pipes.get(kind)
         if pipe is not None:
+            self._pipes.move_to_end(kind)
             return pipe
         if kind == "redux" and "text_encoder_2" not in self._shared:
             # Redux checkpoints carry no text encoders, yet need the base model's to append their
@@ -132,11 +137,31 @@ class Engine:
             dtype=torch_dtype(self.settings),
             device=torch_device(self.settings),
             shared=self._shared,
+            cpu_offload=self.settings.cpu_offload,
         )
         for name, component in shareable_components(pipe).items():
             self._shared.setdefault(name, component)
         self._pipes[kind] = pipe
+        self._enforce_budget(keep=kind)
         return pipe
+
+    def _enforce_budget(self, keep: str) -> None:
+        """Unload least recently used pipelines beyond `max_loaded_pipelines`. Only their
+        transformers (and schedulers) go: the shared text encoders and VAE stay. A generation
+        still running on an evicted pipeline holds its own reference and finishes normally."""
+        budget = self.settings.max_loaded_pipelines
+        while budget and len(self._pipes) > budget:
+            victim = next(k for k in self._pipes if k != keep)
+            del self._pipes[victim]
+            log.info("pipeline unloaded (memory budget)", extra={"kind": victim})
+        if budget:
+            _empty_device_cache()
+
+    def forget_lora(self, key: str) -> None:
+        """Unload `key`'s adapter from every pipeline (its finetune was deleted or replaced)."""
+        with self._run_lock:
+            for pipe in self._pipes.values():
+                self._loras.forget(pipe, key)
 
     def depth_estimator(self) -> DepthEstimator:
         """The model that makes depth maps for control kind "depth", loaded on first use."""
@@ -174,13 +199,7 @@ class Engine:
             self._pipes.clear()
             self._shared.clear()
             self._depth_estimator = None
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        _empty_device_cache()
 
     # --- requests -------------------------------------------------------------------------------
     #
@@ -338,6 +357,16 @@ def _control_image(req: Control, estimator: DepthEstimator | None) -> Image.Imag
 
 def _fit(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
     return image if image.size == size else image.resize(size, resample)
+
+
+def _empty_device_cache() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
 
 
 def _check_request(req: _Generation) -> None:

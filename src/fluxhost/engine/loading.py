@@ -13,6 +13,7 @@ one family; mixing in a model with different text encoders or VAE is not support
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ from fluxhost.engine._hf import quiet_progress
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
 
 # Pipeline kind -> diffusers class name (resolved lazily so importing this module stays cheap).
 PIPELINE_CLASSES: dict[str, str] = {
@@ -68,6 +71,7 @@ def load_pipeline(
     dtype: torch.dtype,
     device: torch.device,
     shared: Mapping[str, Any] | None = None,
+    cpu_offload: str = "none",
 ) -> Any:
     """from_pretrained + to(device). Local dirs load with local_files_only=True; hub ids go
     through the normal hub cache, so users with internet get e.g. FLUX.1-dev.
@@ -89,7 +93,17 @@ def load_pipeline(
             pipe = cls.from_pretrained(path, dtype=dtype, local_files_only=True, **reuse)
         else:
             pipe = cls.from_pretrained(source, dtype=dtype, **reuse)
-    pipe = pipe.to(device)
+    if cpu_offload != "none" and device.type == "cuda":
+        # Offloading places each model on the GPU only while it runs; no .to(device) first.
+        if cpu_offload == "model":
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        if cpu_offload != "none":
+            log.warning("cpu_offload=%s needs a CUDA device; running on %s without it",
+                        cpu_offload, device)
+        pipe = pipe.to(device)
     # The engine reports progress through its own callback; tqdm would only clutter logs.
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -110,6 +110,13 @@ class LoraCache:
             pipe.disable_lora()
             state.enabled = False
 
+    def forget(self, pipe: Any, key: str) -> None:
+        """Unload `key`'s adapter from `pipe` if it is resident."""
+        state = self._state(pipe)
+        name = state.loaded.pop(key, None)
+        if name is not None:
+            pipe.delete_adapters(name)
+
     def clear(self, pipe: Any) -> None:
         """Unload every adapter of `pipe`."""
         state = self._state(pipe)

@@ -171,6 +171,7 @@ class Worker:
             return None
         finetune = get_owned_finetune(self.svc.store, p.finetune_id, task.key_id)
         if finetune is None:
+            self.engine.forget_lora(p.finetune_id)  # its adapter may still be resident
             return _error(f"finetune {p.finetune_id} no longer exists")
         if finetune.status != "Ready" or not finetune.lora_blob:
             return _error(f"finetune {p.finetune_id} is not ready (status {finetune.status})")
