@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         0, ge=0, description="Pipelines (i.e. transformers) kept loaded at once; the least "
         "recently used is unloaded beyond it. 0 = no limit. Text encoders and VAE are shared.",
     )
+    pipeline_memory_budget_mb: int = Field(
+        0, ge=0, description="Bytes of transformer weights kept loaded at once (MiB); the least "
+        "recently used pipelines are unloaded beyond it (the one in use always stays). 0 = none.",
+    )
     cpu_offload: Literal["none", "model", "sequential"] = Field(
         "none", description="diffusers CPU offload on CUDA: 'model' keeps one model on the GPU "
         "at a time, 'sequential' one layer (least memory, slowest).",

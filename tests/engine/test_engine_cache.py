@@ -49,3 +49,20 @@ def test_memory_budget_unloads_least_recently_used(make_engine_settings: MakeSet
                            width=64, height=64, steps=2, guidance=30, seed=0))
     assert out.size == (64, 64)  # reloaded on demand
     assert engine.loaded_kinds() == {"canny", "fill"}
+
+
+def test_byte_budget_unloads_least_recently_used(make_engine_settings: MakeSettings,
+                                                 engine_settings: Settings,
+                                                 dev_set: dict[str, Path]) -> None:
+    probe = Engine(make_engine_settings(engine_settings.data_dir))
+    one = sum(p.numel() * p.element_size() for p in probe.load("base").transformer.parameters())
+    # Room for two dev transformers (fill's is a little wider than base's), not three.
+    budget_mb = (3 * one) / (1024 * 1024) * 0.9
+    engine = Engine(make_engine_settings(engine_settings.data_dir,
+                                         pipeline_memory_budget_mb=max(1, int(budget_mb))))
+    if budget_mb < 1:  # the dev transformer is tiny; the budget is in MiB
+        pytest.skip("dev transformer too small for a MiB budget")
+    engine.load("base")
+    engine.load("fill")
+    engine.load("canny")
+    assert "base" not in engine.loaded_kinds() and "canny" in engine.loaded_kinds()

@@ -146,15 +146,22 @@ class Engine:
         return pipe
 
     def _enforce_budget(self, keep: str) -> None:
-        """Unload least recently used pipelines beyond `max_loaded_pipelines`. Only their
-        transformers (and schedulers) go: the shared text encoders and VAE stay. A generation
-        still running on an evicted pipeline holds its own reference and finishes normally."""
-        budget = self.settings.max_loaded_pipelines
-        while budget and len(self._pipes) > budget:
+        """Unload least recently used pipelines beyond `max_loaded_pipelines` or beyond
+        `pipeline_memory_budget_mb` of transformer weights. Only their transformers (and
+        schedulers) go: the shared text encoders and VAE stay. A generation still running on
+        an evicted pipeline holds its own reference and finishes normally."""
+        count = self.settings.max_loaded_pipelines
+        budget = self.settings.pipeline_memory_budget_mb * 1024 * 1024
+        evicted = False
+        while len(self._pipes) > 1 and (
+            (count and len(self._pipes) > count)
+            or (budget and sum(map(_transformer_bytes, self._pipes.values())) > budget)
+        ):
             victim = next(k for k in self._pipes if k != keep)
             del self._pipes[victim]
+            evicted = True
             log.info("pipeline unloaded (memory budget)", extra={"kind": victim})
-        if budget:
+        if evicted:
             _empty_device_cache()
 
     def forget_lora(self, key: str) -> None:
@@ -357,6 +364,14 @@ def _control_image(req: Control, estimator: DepthEstimator | None) -> Image.Imag
 
 def _fit(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
     return image if image.size == size else image.resize(size, resample)
+
+
+def _transformer_bytes(pipe: Any) -> int:
+    """Weight bytes of the pipeline's own model (Redux has an image encoder, not a transformer)."""
+    model = getattr(pipe, "transformer", None) or getattr(pipe, "image_embedder", None)
+    if model is None:
+        return 0
+    return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
 def _empty_device_cache() -> None:
