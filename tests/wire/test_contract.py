@@ -32,7 +32,14 @@ EXACT_SCHEMAS = [
     "AsyncWebhookResponse",
     "ResultResponse",
     "HTTPValidationError",
+    "FinetuneInputs",
+    "DeleteFinetuneInputs",
+    "DeleteFinetuneResponse",
+    "FinetuneDetailResponse",
+    "MyFinetunesResponse",
 ]
+MANAGEMENT = [("/v1/finetune", "post"), ("/v1/finetune_details", "get"),
+              ("/v1/my_finetunes", "get"), ("/v1/delete_finetune", "post")]
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +88,15 @@ def test_operation_matches_spec(spec: dict[str, Any], served: dict[str, Any], pa
 
 def test_security_scheme(spec: dict[str, Any], served: dict[str, Any]) -> None:
     assert served["components"]["securitySchemes"] == spec["components"]["securitySchemes"]
+
+
+@pytest.mark.parametrize(("path", "method"), MANAGEMENT)
+def test_management_operation_matches_spec(spec: dict[str, Any], served: dict[str, Any],
+                                           path: str, method: str) -> None:
+    ours = served["paths"][path][method]
+    theirs = spec["paths"][path][method]
+    for field in ("operationId", "summary", "description", "tags", "security", "parameters",
+                  "requestBody"):
+        assert ours.get(field) == theirs.get(field), field
+    for code, response in theirs["responses"].items():
+        assert ours["responses"][code] == response, code

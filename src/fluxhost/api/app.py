@@ -18,7 +18,7 @@ from fluxhost.api.auth import SECURITY_SCHEMES
 from fluxhost.api.errors import error_response
 from fluxhost.api.fastpath import SubmitFastPath
 from fluxhost.api.limits import BodySizeLimit
-from fluxhost.api.routers import delivery, generate, health, results
+from fluxhost.api.routers import delivery, finetunes, generate, health, results
 from fluxhost.services import Services, build_services
 from fluxhost.settings import Settings
 
@@ -70,7 +70,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Fluxhost
     app.state.services = (
         dataclasses.replace(services, settings=settings) if services else build_services(settings)
     )
-    for router in (generate.router, results.router, delivery.router, health.router):
+    for router in (generate.router, results.router, finetunes.router, delivery.router,
+                   health.router):
         app.include_router(router)
     _install_error_handlers(app)
     _document_security(app)

@@ -26,5 +26,8 @@ class TTLCache(Generic[K, V]):
             self._data.clear()  # crude, but bounded and rare
         self._data[key] = (time.monotonic() + self.ttl, value)
 
+    def drop(self, key: K) -> None:
+        self._data.pop(key, None)
+
     def clear(self) -> None:
         self._data.clear()

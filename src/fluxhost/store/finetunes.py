@@ -6,10 +6,11 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from fluxhost.store.models import Finetune
 from fluxhost.store.store import Store
+from fluxhost.store.tasks import insert_tasks
 
 
 def create_finetune(
@@ -56,3 +57,48 @@ def list_finetunes(store: Store, owner_key_id: int) -> list[Finetune]:
                 .order_by(Finetune.created_at)
             )
         )
+
+
+def submit_training(
+    store: Store,
+    *,
+    finetune_id: str,
+    owner_key_id: int,
+    comment: str,
+    trigger_word: str,
+    details: dict[str, Any],
+    task: dict[str, Any],
+    active_limit: int,
+) -> None:
+    """The finetune (status Pending) and its training task (id = finetune id), in one
+    transaction: neither exists without the other. TooManyActiveTasks when over the limit."""
+    row = {
+        "id": finetune_id,
+        "owner_key_id": owner_key_id,
+        "status": "Pending",
+        "comment": comment,
+        "trigger_word": trigger_word,
+        "details": details,
+        "lora_blob": None,
+        "created_at": time.time(),
+        "deleted_at": None,
+    }
+    with store.write_core() as conn:
+        refused = insert_tasks(conn, store.is_postgres, [(task, active_limit)])[0]
+        if refused is not None:
+            raise refused
+        conn.execute(insert(Finetune.__table__), row)  # type: ignore[arg-type]
+
+
+def delete_finetune(store: Store, finetune_id: str, owner_key_id: int) -> bool:
+    """Mark the finetune deleted and cancel its training if that is still running. False when
+    it is unknown, deleted already, or another key's."""
+    from fluxhost.store.queue import cancel
+
+    with store.write() as s:
+        row = s.get(Finetune, finetune_id)
+        if row is None or row.deleted_at is not None or row.owner_key_id != owner_key_id:
+            return False
+        row.deleted_at = time.time()
+    cancel(store, finetune_id, "the finetune was deleted during training")
+    return True

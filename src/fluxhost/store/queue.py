@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fluxhost.store.models import ApiKey, Task, WebhookDelivery
+from fluxhost.store.models import ApiKey, Finetune, Task, WebhookDelivery
 from fluxhost.store.store import Store
 
 TERMINAL_STATUSES = ("Ready", "Error", "Request Moderated", "Content Moderated")
@@ -23,6 +23,11 @@ class Outcome:
     result: dict[str, Any] | None = None
     details: dict[str, Any] | None = None
     blob_key: str | None = None
+    # For a training task: fields of its finetune row to set in the same transaction.
+    finetune: dict[str, Any] | None = None
+
+
+TRAINING_ENDPOINT = "finetune"
 
 
 def claim(
@@ -52,14 +57,8 @@ def claim(
     return task
 
 
-def _recover_expired(
-    s: Session, now: float, max_attempts: int, retention_seconds: float
-) -> None:
-    query = (
-        select(Task)
-        .where(Task.state == "running", Task.lease_expires_at < now)
-        .limit(20)
-    )
+def _recover_expired(s: Session, now: float, max_attempts: int, retention_seconds: float) -> None:
+    query = select(Task).where(Task.state == "running", Task.lease_expires_at < now).limit(20)
     if s.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     for task in s.scalars(query):
@@ -108,6 +107,29 @@ def finish(
         return True
 
 
+def cancel(
+    store: Store, task_id: str, reason: str, *, retention_seconds: float = 7 * 86400
+) -> bool:
+    """End a queued or running task as Error now. A worker running it loses its lease (every
+    write of its is fenced on state='running'), stops at its next heartbeat, drops its work."""
+    now = store.now()
+    with store.write() as s:
+        query = select(Task).where(Task.id == task_id, Task.state.in_(("queued", "running")))
+        if store.is_postgres:
+            query = query.with_for_update()
+        task = s.scalar(query)
+        if task is None:
+            return False
+        _end(
+            s,
+            task,
+            Outcome("Error", details={"error": reason}),
+            now,
+            retention_seconds=retention_seconds,
+        )
+        return True
+
+
 def release(store: Store, task_id: str, owner: str) -> bool:
     """Give a claimed task back (graceful shutdown) without spending one of its attempts."""
     with store.write() as s:
@@ -147,6 +169,12 @@ def _end(
     task.lease_expires_at = None
     task.finished_at = now
     task.expires_at = now + retention_seconds
+    if task.endpoint == TRAINING_ENDPOINT:
+        values = {
+            "status": "Ready" if outcome.status == "Ready" else "Error",
+            **(outcome.finetune or {}),
+        }
+        s.execute(update(Finetune).where(Finetune.id == task.id).values(**values))
     if task.key_id is not None:
         s.execute(
             update(ApiKey)

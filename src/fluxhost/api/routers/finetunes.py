@@ -1,0 +1,157 @@
+"""Finetune management: create (train), details, list, delete. A finetune is visible and
+usable only by its key; another key's answers exactly like an unknown id."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from enum import Enum
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from fluxhost.api.auth import SECURITY, require_key
+from fluxhost.api.routers.generate import forget_finetune
+from fluxhost.api.urls import base_url
+from fluxhost.api.validation import field_error, raise_errors
+from fluxhost.services import Services
+from fluxhost.store.finetunes import delete_finetune, get_owned_finetune, list_finetunes
+from fluxhost.store.finetunes import submit_training as store_training
+from fluxhost.store.keys import KeyInfo
+from fluxhost.store.queue import TRAINING_ENDPOINT
+from fluxhost.store.tasks import INPUTS_PARAM, TooManyActiveTasks, task_row
+from fluxhost.webhooks.targets import check_url_literal
+from fluxhost.wire.finetunes import (
+    DeleteFinetuneInputs,
+    DeleteFinetuneResponse,
+    FinetuneCreated,
+    FinetuneDetailResponse,
+    FinetuneInputs,
+    MyFinetunesResponse,
+)
+
+router = APIRouter()
+EXTRA = {"security": SECURITY}
+UTILITY: list[str | Enum] = ["Utility"]
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _not_found(finetune_id: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"Finetune not found: {finetune_id}")
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+# response_model=None: the provider documents this answer as a bare `{}` schema.
+@router.post("/v1/finetune", tags=["Tasks"], summary="Finetune", response_model=None,
+             operation_id="finetune_v1_finetune_post", openapi_extra=EXTRA)
+async def create_finetune(
+    body: FinetuneInputs, request: Request, key: KeyInfo = Depends(require_key)
+) -> dict[str, str]:
+    svc = _services(request)
+    try:
+        data = base64.b64decode(body.file_data, validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    if not data:
+        raise_errors([field_error("file_data", "Value error, file_data must be a base64 ZIP",
+                                  "value_error", body.file_data[:50])])
+    webhook = str(body.webhook_url) if body.webhook_url is not None else None
+    why = check_url_literal(webhook, svc.settings.webhook_allow_private) if webhook else None
+    if why:
+        raise_errors([field_error("webhook_url", f"Value error, {why}", "value_error", webhook)])
+    # Decoding up to 20 images is real work: off the event loop.
+    samples = await run_in_threadpool(_read_dataset, data)
+    finetune_id = str(uuid.uuid4())
+    blob_key = f"training/{finetune_id}.zip"
+    svc.blobs.put(blob_key, data)
+    params: dict[str, Any] = body.model_dump(
+        mode="json", exclude={"file_data", "webhook_url", "webhook_secret"})
+    params[INPUTS_PARAM] = {"file_data": blob_key}
+    params["images"] = samples
+    details = {**{k: v for k, v in params.items() if k not in (INPUTS_PARAM, "images")},
+               "timestamp": _iso(svc.store.now()), "images": samples}
+    task = task_row(svc.store, task_id=finetune_id, key_id=key.id, endpoint=TRAINING_ENDPOINT,
+                    params=params, base_url=base_url(request, svc.settings),
+                    webhook_url=webhook, webhook_secret=body.webhook_secret)
+    try:
+        store_training(svc.store, finetune_id=finetune_id, owner_key_id=key.id,
+                       comment=body.finetune_comment, trigger_word=body.trigger_word,
+                       details=details, task=task,
+                       active_limit=svc.settings.max_active_tasks_per_key)
+    except TooManyActiveTasks as exc:
+        svc.blobs.delete(blob_key)
+        raise HTTPException(status_code=429, detail=str(exc)) from exc
+    svc.task_available.set()
+    return FinetuneCreated(finetune_id=finetune_id).model_dump()
+
+
+def _read_dataset(data: bytes) -> int:
+    """Validate the zip as training will read it; the number of images, or a 422."""
+    from fluxhost.training.dataset import DatasetError, read_zip
+
+    try:
+        return len(read_zip(data))
+    except DatasetError as exc:
+        raise_errors([field_error("file_data", f"Value error, {exc}", "value_error", None)])
+        raise  # unreachable: raise_errors raised
+
+
+@router.get("/v1/finetune_details", response_model=FinetuneDetailResponse, tags=UTILITY,
+            summary="Finetune Details",
+            description="Get details about the training parameters and other metadata connected "
+            "to a specific finetune_id that was created by the user.",
+            operation_id="finetune_details_v1_finetune_details_get", openapi_extra=EXTRA)
+async def finetune_details(
+    request: Request, finetune_id: str = Query(..., title="Finetune Id"),
+    key: KeyInfo = Depends(require_key),
+) -> FinetuneDetailResponse:
+    row = get_owned_finetune(_services(request).store, finetune_id, key.id)
+    if row is None:
+        raise _not_found(finetune_id)
+    details = {
+        "finetune_comment": row.comment,
+        "trigger_word": row.trigger_word,
+        "timestamp": _iso(row.created_at),
+        **row.details,
+        "status": row.status,
+    }
+    return FinetuneDetailResponse(finetune_details=details)
+
+
+@router.get("/v1/my_finetunes", response_model=MyFinetunesResponse, tags=UTILITY,
+            summary="My Finetunes",
+            description="List all finetune_ids created by the user",
+            operation_id="my_finetunes_v1_my_finetunes_get", openapi_extra=EXTRA)
+async def my_finetunes(
+    request: Request, key: KeyInfo = Depends(require_key)
+) -> MyFinetunesResponse:
+    rows = list_finetunes(_services(request).store, key.id)
+    return MyFinetunesResponse(finetunes=[row.id for row in rows])
+
+
+@router.post("/v1/delete_finetune", response_model=DeleteFinetuneResponse, tags=UTILITY,
+             summary="Delete Finetune", description="Delete a finetune_id that was created by "
+             "the user", operation_id="delete_finetune_v1_delete_finetune_post",
+             openapi_extra=EXTRA)
+async def delete(
+    body: DeleteFinetuneInputs, request: Request, key: KeyInfo = Depends(require_key)
+) -> DeleteFinetuneResponse:
+    svc = _services(request)
+    if not delete_finetune(svc.store, body.finetune_id, key.id):
+        raise _not_found(body.finetune_id)
+    forget_finetune(body.finetune_id, key.id)
+    return DeleteFinetuneResponse(
+        status="success",
+        message=f"Finetune {body.finetune_id} deleted",
+        deleted_finetune_id=body.finetune_id,
+        timestamp=_iso(svc.store.now()),
+    )
