@@ -63,3 +63,59 @@ def test_finetune_requires_a_base64_zip(client: TestClient, tenant: Tenant) -> N
     assert r.status_code == 422
     assert {e["loc"][-1] for e in r.json()["detail"]} == {"finetune_comment", "mode"}
     assert client.post("/v1/finetune", json={}).status_code == 403
+
+
+def make_zip(members: dict[str, bytes]) -> str:
+    import base64
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_create_then_delete_during_training(client: TestClient, tenant: Tenant) -> None:
+    body = {"file_data": make_zip({"a.png": png(), "a.txt": b"a red square", "b.png": png()}),
+            "finetune_comment": "reds", "mode": "style", "iterations": 100,
+            "finetune_type": "lora", "lora_rank": 16}
+    r = client.post("/v1/finetune", headers=tenant.headers, json=body)
+    assert r.status_code == 200, r.text
+    finetune_id = r.json()["finetune_id"]
+    assert set(r.json()) == {"finetune_id"}
+    poll = client.get("/v1/get_result", params={"id": finetune_id}).json()
+    assert poll["status"] == "Pending"  # training is a task in the same queue
+    details = client.get("/v1/finetune_details", params={"finetune_id": finetune_id},
+                         headers=tenant.headers).json()["finetune_details"]
+    assert details["status"] == "Pending" and details["images"] == 2
+    assert details["finetune_comment"] == "reds" and details["lora_rank"] == 16
+    assert finetune_id in client.get("/v1/my_finetunes", headers=tenant.headers).json()[
+        "finetunes"]
+    # Not usable until trained.
+    deleted = client.post("/v1/delete_finetune", headers=tenant.headers,
+                          json={"finetune_id": finetune_id})
+    assert deleted.status_code == 200
+    poll = client.get("/v1/get_result", params={"id": finetune_id}).json()
+    assert poll["status"] == "Error" and "deleted during training" in poll["details"]["error"]
+
+
+def test_refused_zip_is_422_naming_the_problem(client: TestClient, tenant: Tenant) -> None:
+    cases = {"../evil.png": "escapes the archive root", "notes.txt": "no usable image"}
+    for name, message in cases.items():
+        body = {"file_data": make_zip({name: png() if name.endswith(".png") else b"x"}),
+                "finetune_comment": "c", "mode": "general"}
+        r = client.post("/v1/finetune", headers=tenant.headers, json=body)
+        assert r.status_code == 422, r.text
+        assert message in r.json()["detail"][0]["msg"]
