@@ -140,6 +140,8 @@ class Worker:
                 return
 
     def _execute(self, task: Task, state: dict[str, Any]) -> queue.Outcome:
+        if task.endpoint == queue.TRAINING_ENDPOINT:
+            return self._train(task, state)
         try:
             p = plan(task.endpoint, task.params, self.svc.settings)
         except (KeyError, ValueError) as exc:
@@ -163,6 +165,26 @@ class Worker:
         except Exception as exc:
             log.exception("generation failed", extra={"task_id": task.id})
             return _error(f"generation failed: {type(exc).__name__}: {exc}")
+
+    def _train(self, task: Task, state: dict[str, Any]) -> queue.Outcome:
+        from fluxhost.training.trainer import TrainingStopped
+        from fluxhost.worker.training import run_training
+
+        def on_progress(fraction: float) -> None:
+            state["progress"] = fraction
+
+        def should_stop() -> bool:
+            return bool(state["lost"]) or self.abort.is_set()
+
+        try:
+            return run_training(self.svc, self.engine, task, on_progress, should_stop)
+        except TrainingStopped as exc:
+            from fluxhost.engine.types import Interrupted
+
+            raise Interrupted() from exc  # released, or dropped if the lease was lost
+        except Exception as exc:
+            log.exception("training failed", extra={"task_id": task.id})
+            return _error(f"training failed: {type(exc).__name__}: {exc}")
 
     def _lora(self, task: Task, p: Plan) -> Any:
         from fluxhost.engine.types import LoraSpec

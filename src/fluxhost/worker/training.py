@@ -1,0 +1,78 @@
+"""A training task: read the upload, caption, train, store the LoRA, finish the finetune.
+
+The task's id is the finetune's id. Its LoRA is written to a temporary file and then to the
+blob store (write-then-rename in both), and the finetune row turns Ready in the same
+transaction that ends the task, so a worker that dies mid-training leaves nothing half-written:
+the task is claimed again and training restarts from the beginning."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fluxhost.services import Services
+from fluxhost.store.models import Finetune, Task
+from fluxhost.store.queue import Outcome
+from fluxhost.store.tasks import INPUTS_PARAM
+
+
+def run_training(
+    svc: Services,
+    engine: Any,
+    task: Task,
+    on_progress: Callable[[float], None],
+    should_stop: Callable[[], bool],
+) -> Outcome:
+    from fluxhost.training.captions import captions_for
+    from fluxhost.training.dataset import DatasetError, read_zip
+    from fluxhost.training.trainer import TrainingDiverged, TrainSpec, train
+
+    params = task.params
+    data = svc.blobs.get(params[INPUTS_PARAM]["file_data"])
+    if data is None:
+        return _error("the uploaded training data is missing from storage")
+    try:
+        samples = read_zip(data)
+    except DatasetError as exc:
+        return _error(str(exc))
+    captions, source = captions_for(
+        [s.caption for s in samples], mode=params["mode"],
+        trigger_word=params["trigger_word"], captioning=params["captioning"],
+    )
+    spec = TrainSpec(
+        iterations=int(params["iterations"]),
+        learning_rate=params.get("learning_rate"),
+        lora_rank=int(params["lora_rank"]),
+        finetune_type=params["finetune_type"],
+        priority=params["priority"],
+        trigger_word=params["trigger_word"],
+        seed=int(params.get("seed", 0)),
+    )
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="fluxhost-train-") as tmp:
+        try:
+            result = train(engine, [(s.image, c) for s, c in zip(samples, captions, strict=True)],
+                           spec, Path(tmp) / "lora.safetensors", on_progress=on_progress,
+                           should_stop=should_stop)
+        except (TrainingDiverged, ValueError) as exc:
+            return _error(f"training failed: {exc}")
+        blob_key = f"finetunes/{task.id}.safetensors"
+        svc.blobs.put(blob_key, result.path.read_bytes())
+    ended = time.time()
+    with svc.store.read() as s:
+        row = s.get(Finetune, task.id)
+        details = dict(row.details) if row is not None else {}
+    details.update(captions=source, trained_iterations=result.iterations,
+                   final_loss=round(result.final_loss, 6), training_seconds=round(
+                       result.seconds, 3))
+    summary = {"finetune_id": task.id, "lora_rank": result.rank,
+               "iterations": result.iterations, "captions": source,
+               "start_time": started, "end_time": ended, "duration": ended - started}
+    return Outcome("Ready", result=summary, finetune={"lora_blob": blob_key, "details": details})
+
+
+def _error(reason: str) -> Outcome:
+    return Outcome("Error", details={"error": reason})
