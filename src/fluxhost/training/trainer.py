@@ -39,13 +39,16 @@ Modes:
   LoRA. A layer narrower than r is zero-padded so every adapter has exactly rank r. In bf16/fp16
   the trained weights get float32 master copies (classic mixed precision), again so lr 1e-5
   updates are not lost to bf16's 8-bit mantissa.
-  ESTIMATE, not measured, for FLUX.1-dev (11.9 B transformer parameters, about 8.5 B of them in
-  the targeted Linears): bf16 model 24 GB + bf16 gradients 17 GB + float32 masters 34 GB + AdamW's
-  two float32 moments 68 GB = ~143 GB of accelerator memory before activations (gradient
-  checkpointing is on for CUDA), plus the original weights for the SVD (17 GB, kept in host
-  memory). Pure bf16 states without masters would be ~75 GB but lose small updates. So `full` on
-  real FLUX needs a 141 GB H200-class GPU at the edge, realistically more than one GPU or an
-  8-bit/offloaded optimizer; `lora` (rank 32: ~1e8 parameters) fits a 40-80 GB GPU.
+  ESTIMATE, not measured (no GPU run; parameter counts from the FLUX.1-dev config built on the
+  meta device): the transformer has 11.9 B parameters, 7.17 B of them in the 381 targeted
+  Linears. bf16 model 23.8 GB + float32 masters 28.7 GB + AdamW's two float32 moments 57.4 GB +
+  float32 gradients 28.7 GB (the bf16 ones, 14.3 GB, are freed as they are converted) = ~139 GB
+  of accelerator memory before activations (gradient checkpointing is on for CUDA; a few GB at
+  1024²), plus the original weights for the SVD in host memory (14.3 GB). Pure bf16 weights,
+  gradients and moments would be ~67 GB but lose small updates. So `full` on real FLUX does not
+  fit one 80 GB H100 and at best barely fits a 141 GB H200; it wants several GPUs or an
+  8-bit/offloaded optimizer. `lora` at rank 32 trains 112 M parameters (1.8 GB with float32
+  states) next to the 23.8 GB bf16 model: ~30 GB.
 
 Output: `FluxPipeline.save_lora_weights` into a private temporary directory next to `out_file`,
 fsynced, then `os.replace`d onto `out_file`, so readers only ever see a complete file; a stopped
@@ -184,7 +187,7 @@ def train(
     source = engine.model_sources()["base"]
     device, dtype = torch_device(settings), torch_dtype(settings)
     # Components with CPU-offload hooks belong to the engine's offload schedule; load fresh ones.
-    reuse = {}
+    reuse: dict[str, Any] = {}
     if settings.cpu_offload == "none":
         loaded = engine.shared_components()
         reuse = {k: loaded[k] for k in ("text_encoder", "text_encoder_2", "vae") if k in loaded}
@@ -247,7 +250,8 @@ def train_pipeline(
     else:
         trainer = _FullTrainable(transformer)
     if device.type == "cuda":
-        # Activation memory at 1024² would otherwise dominate; recomputation costs ~30% speed.
+        # Activation memory at 1024² would otherwise dominate; the price is recomputing each
+        # block's forward pass during backward.
         transformer.enable_gradient_checkpointing()
     transformer.train()
     optimizer = torch.optim.AdamW(trainer.params, lr=lr, weight_decay=0.0)
@@ -267,7 +271,8 @@ def train_pipeline(
         noise = noise.to(device=device, dtype=x0.dtype)
         t_model = torch.full((1,), t, device=device, dtype=x0.dtype)
         noisy = (1.0 - t) * x0 + t * noise
-        target = noise - x0
+        # In float32: in bf16 the difference of two unit-scale tensors loses low bits.
+        target = noise.float() - x0.float()
         pred = transformer(
             hidden_states=noisy,
             timestep=t_model,
@@ -278,7 +283,7 @@ def train_pipeline(
             img_ids=ex.image_ids,
             return_dict=False,
         )[0]
-        loss = torch.nn.functional.mse_loss(pred.float(), target.float())
+        loss = torch.nn.functional.mse_loss(pred.float(), target)
         loss_value = float(loss.item())
         if not math.isfinite(loss_value):
             raise TrainingDiverged(f"loss is {loss_value} at step {step + 1}; lower the lr")
