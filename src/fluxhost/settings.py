@@ -100,6 +100,10 @@ class Settings(BaseSettings):
         "none", description="diffusers CPU offload on CUDA: 'model' keeps one model on the GPU "
         "at a time, 'sequential' one layer (least memory, slowest).",
     )
+    captioner: str | None = Field(
+        None, description="Image-to-text model (hub id or dir) that captions training images "
+        "without a .txt. Default: a tiny random one on the dev model set, none otherwise.",
+    )
     ultra_megapixels: float | None = Field(
         None, gt=0, description="Ultra output size. Default 4.0, or 0.0625 on the dev model set."
     )

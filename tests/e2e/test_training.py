@@ -55,7 +55,7 @@ def test_train_then_generate(deployment: Deployment, finetune_type: str) -> None
     assert done["result"]["lora_rank"] == 16 and done["result"]["iterations"] == 100
     details = d.client.get("/v1/finetune_details", params={"finetune_id": finetune_id},
                            headers=d.headers).json()["finetune_details"]
-    assert details["status"] == "Ready" and details["captions"] == "files+template"
+    assert details["status"] == "Ready" and details["captions"] == "captioner+files"
 
     base = image(d, finetune_id, 0.0)
     tuned = image(d, finetune_id, 1.0)

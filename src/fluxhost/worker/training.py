@@ -38,9 +38,15 @@ def run_training(
         samples = read_zip(data)
     except DatasetError as exc:
         return _error(str(exc))
+    describe = None
+    if params["captioning"] and any(s.caption is None for s in samples):
+        captioner = _captioner(svc)
+        if captioner is not None:
+            def describe(i: int) -> str:
+                return str(captioner.caption(samples[i].image))
     captions, source = captions_for(
         [s.caption for s in samples], mode=params["mode"],
-        trigger_word=params["trigger_word"], captioning=params["captioning"],
+        trigger_word=params["trigger_word"], captioning=params["captioning"], describe=describe,
     )
     spec = TrainSpec(
         iterations=int(params["iterations"]),
@@ -72,6 +78,22 @@ def run_training(
                "iterations": result.iterations, "captions": source,
                "start_time": started, "end_time": ended, "duration": ended - started}
     return Outcome("Ready", result=summary, finetune={"lora_blob": blob_key, "details": details})
+
+
+def _captioner(svc: Services) -> Any:
+    """The configured captioner; on the dev model set a tiny random one (it writes gibberish
+    words, as the dev models draw noise); None when neither applies."""
+    from fluxhost.engine.modelset import dev_model_root, torch_device
+    from fluxhost.training.captioner import Captioner, build_dev_captioner
+
+    source: str | Path | None = svc.settings.captioner
+    if source is None and svc.settings.uses_dev_models:
+        source = dev_model_root(svc.settings) / "captioner"
+        if not Path(source).is_dir():
+            build_dev_captioner(Path(source))
+    if source is None:
+        return None
+    return Captioner.load(source, device=str(torch_device(svc.settings)))
 
 
 def _error(reason: str) -> Outcome:
