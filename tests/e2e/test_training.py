@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 import zipfile
 
 import numpy as np
@@ -70,3 +71,27 @@ def test_train_then_generate(deployment: Deployment, finetune_type: str) -> None
                          json={"finetune_id": finetune_id}).status_code == 404
     assert finetune_id not in d.client.get("/v1/my_finetunes",
                                            headers={"x-key": other}).json()["finetunes"]
+
+
+def test_delete_while_training_stops_it(deployment: Deployment) -> None:
+    d = deployment
+    r = d.client.post("/v1/finetune", headers=d.headers, json={
+        "file_data": training_zip(), "finetune_comment": "long", "mode": "general",
+        "iterations": 1000, "finetune_type": "lora", "lora_rank": 16, "priority": "quality"})
+    finetune_id = r.json()["finetune_id"]
+    body = wait_for(d.client, finetune_id, until={"Pending"})
+    for _ in range(600):  # until the worker is actually training
+        body = d.client.get("/v1/get_result", params={"id": finetune_id}).json()
+        if body["progress"]:
+            break
+        time.sleep(0.05)
+    assert body["status"] == "Pending" and body["progress"], body
+    assert d.client.post("/v1/delete_finetune", headers=d.headers,
+                         json={"finetune_id": finetune_id}).status_code == 200
+    body = d.client.get("/v1/get_result", params={"id": finetune_id}).json()
+    assert body["status"] == "Error" and "deleted during training" in body["details"]["error"]
+    # The worker lets go of it (at its next heartbeat) and serves the next task.
+    r = d.client.post("/v1/flux-pro-finetuned", headers=d.headers,
+                      json={"finetune_id": d.finetune_id, "width": 256, "height": 256,
+                            "steps": 4})
+    assert wait_for(d.client, r.json()["id"], timeout=60)["status"] == "Ready"
