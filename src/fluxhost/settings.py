@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,6 +74,24 @@ class Settings(BaseSettings):
         default_factory=lambda: [1.0, 5.0, 30.0, 120.0, 600.0, 1800.0],
         description="Seconds to wait before each retry; its length bounds the retries.",
     )
+
+    # --- moderation and prompt upsampling -------------------------------------------------
+    moderation_enabled: bool = Field(
+        True, description="Moderate prompts, input images and outputs by safety_tolerance."
+    )
+    moderation_table: dict[int, dict[str, Any]] | None = Field(
+        None, description="Override of the safety_tolerance -> thresholds table (JSON)."
+    )
+    moderation_word_lists: dict[str, list[str]] | None = Field(
+        None, description="Override of the prompt word lists by category (JSON)."
+    )
+    upsampler_base_url: str | None = Field(
+        None, description="OpenAI-compatible API for prompt upsampling, e.g. "
+        "http://localhost:11434/v1 (Ollama). Unset: the built-in offline upsampler.",
+    )
+    upsampler_model: str | None = None
+    upsampler_api_key: str | None = None
+    upsampler_timeout_seconds: float = Field(10.0, gt=0)
 
     # --- models -----------------------------------------------------------------------------
     models: dict[PipelineKind, str] = Field(
