@@ -7,21 +7,12 @@ import io
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import Image
 from safetensors.torch import save_file
 
 from fluxhost.store.tasks import get_task, submit_task
 from fluxhost.worker.worker import Worker
 from tests.conftest import Tenant
-
-
-@pytest.fixture(scope="module")
-def engine(dev_model_dir: Path) -> Any:
-    from fluxhost.engine import Engine
-    from fluxhost.settings import Settings
-
-    return Engine(Settings(_env_file=None, dev_model_dir=dev_model_dir))  # type: ignore[call-arg]
 
 
 def submit(services: Any, tenant: Tenant, finetune_id: str | None = None) -> str:

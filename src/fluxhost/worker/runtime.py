@@ -12,6 +12,7 @@ from typing import Any
 
 from fluxhost.services import Services
 from fluxhost.worker import janitor
+from fluxhost.worker.guard import Guard
 from fluxhost.worker.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,9 @@ class Runtime:
         # One engine per process, shared: weights load once; it runs one generation at a time,
         # so extra worker threads overlap only the non-engine work (decode, encode, DB, blobs).
         engine = self._engine() if self.n_workers > 0 else None
+        guard = Guard(self.svc.settings)  # upsampler and image classifier: once per process
         for i in range(self.n_workers):
-            worker = Worker(self.svc, engine, name=f"{self.name_prefix}-w{i}",
+            worker = Worker(self.svc, engine, name=f"{self.name_prefix}-w{i}", guard=guard,
                             on_finished=self._wake_dispatcher)
             self.workers.append(worker)
             self._spawn(f"fluxhost-worker-{i}", worker.run_forever, self.svc.task_available)

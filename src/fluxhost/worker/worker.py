@@ -7,6 +7,7 @@ else released back to the queue without spending an attempt."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ from fluxhost.services import Services
 from fluxhost.store import queue
 from fluxhost.store.finetunes import get_owned_finetune
 from fluxhost.store.models import Task
+from fluxhost.worker.guard import Guard
 from fluxhost.worker.inputs import InputError
 from fluxhost.worker.jobs import Plan, plan
 
@@ -36,9 +38,11 @@ class Worker:
         *,
         name: str | None = None,
         on_finished: Callable[[], None] | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.svc = services
         self.engine = engine
+        self.guard = guard or Guard(services.settings)
         self.owner = name or f"worker-{uuid.uuid4().hex[:12]}"
         self.on_finished = on_finished
         self.stopping = threading.Event()  # no new claims
@@ -217,7 +221,16 @@ class Worker:
         from fluxhost.worker.requests import engine_request
 
         start = time.time()
+        tolerance = int(task.params.get("safety_tolerance", 2))
+        if task.params.get("prompt_upsampling"):
+            p = dataclasses.replace(p, prompt=self.guard.upsampled(p.prompt, p.seed, task.id))
         req = engine_request(p, self._inputs(p), lora)
+        moderator = self.guard.moderator()
+        if moderator is not None:
+            reasons = moderator.check_inputs(p.prompt, _images_of(req), tolerance)
+            if reasons:
+                log.info("request moderated", extra={"task_id": task.id, "reasons": reasons})
+                return queue.Outcome("Request Moderated", details={"Moderation Reasons": reasons})
         run = getattr(self.engine, {Fill: "fill", Control: "control"}.get(type(req),
                                                                            "text_to_image"))
 
@@ -230,6 +243,11 @@ class Worker:
         t0 = time.perf_counter()
         image = run(req, on_step=on_step, should_stop=should_stop)
         state["engine_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+        if moderator is not None:
+            reasons = moderator.check_output(image, tolerance)
+            if reasons:  # nothing is stored: the image never leaves this worker
+                log.info("content moderated", extra={"task_id": task.id, "reasons": reasons})
+                return queue.Outcome("Content Moderated", details={"Moderation Reasons": reasons})
         data = encode_image(image, p.output_format)  # type: ignore[arg-type]
         blob_key = f"results/{task.id}.{p.output_format}"
         self.svc.blobs.put(blob_key, data)
@@ -237,6 +255,17 @@ class Worker:
         result = {"prompt": p.prompt, "seed": p.seed, "start_time": start, "end_time": end,
                   "duration": end - start}
         return queue.Outcome("Ready", result=result, blob_key=blob_key)
+
+
+def _images_of(req: Any) -> dict[str, Any]:
+    """The input images of an engine request, by their API field names (for moderation)."""
+    from fluxhost.engine.types import Control, Fill
+
+    if isinstance(req, Fill):
+        return {"image": req.image}
+    if isinstance(req, Control):
+        return {"control_image": req.control_image}
+    return {"image_prompt": req.image_prompt.image} if req.image_prompt else {}
 
 
 def _error(reason: str) -> queue.Outcome:
