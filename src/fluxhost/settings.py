@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     moderation_enabled: bool = Field(
         True, description="Moderate prompts, input images and outputs by safety_tolerance."
     )
-    moderation_table: dict[int, dict[str, Any]] | None = Field(
+    moderation_table: dict[int | str, dict[str, Any]] | None = Field(
         None, description="Override of the safety_tolerance -> thresholds table (JSON)."
     )
     moderation_word_lists: dict[str, list[str]] | None = Field(
