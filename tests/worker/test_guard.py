@@ -66,3 +66,12 @@ def test_output_moderated_keeps_no_image(settings: Any, services: Any, tenant: T
     assert services.blobs.path(f"results/{task.id}.png") is None
     guard._moderator = Moderator(policy_from_settings(), classifier_factory=lambda: Score(0.93))
     assert run(services, tenant, engine, guard=guard, safety_tolerance=6).status == "Ready"
+
+
+def test_output_moderated_by_the_real_classifier(make_settings: Any, services: Any,
+                                                 tenant: Tenant, engine: Any) -> None:
+    # Threshold 0 at tolerance 2: any score refuses, so the real model refuses benign noise.
+    guard = Guard(make_settings(moderation_table={2: {"image_threshold": 0.0}}))
+    task = run(services, tenant, engine, guard=guard, safety_tolerance=2)
+    assert task.status == "Content Moderated" and task.blob_key is None
+    assert run(services, tenant, engine, guard=guard, safety_tolerance=3).status == "Ready"
