@@ -31,9 +31,6 @@ def _lookup(request: Request, plaintext: str) -> KeyInfo | None:
     return info
 
 
-def clear_cache() -> None:
-    _cache.clear()
-
 
 async def optional_key(request: Request) -> KeyInfo | None:
     """The caller's key if it sent one; 403 if it sent a bad one. Read straight from the

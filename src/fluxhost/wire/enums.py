@@ -16,12 +16,3 @@ class StatusResponse(StrEnum):
     ready = "Ready"
     error = "Error"
 
-
-TERMINAL = frozenset(
-    {
-        StatusResponse.ready,
-        StatusResponse.error,
-        StatusResponse.request_moderated,
-        StatusResponse.content_moderated,
-    }
-)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, HttpUrl, WithJsonSchema
+from pydantic import Field, WithJsonSchema
 
 from fluxhost.wire.enums import OutputFormat
 
@@ -79,9 +79,6 @@ def prompt_upsampling(description: str) -> Any:
 
 def optional_text(title: str, description: str) -> Any:
     return Field(None, title=title, description=description, json_schema_extra=_extra())
-
-
-WebhookUrl = HttpUrl
 
 
 def webhook_url() -> Any:

@@ -26,10 +26,6 @@ from fluxhost.worker.jobs import Plan, plan
 log = logging.getLogger(__name__)
 
 
-class LeaseLost(Exception):
-    pass
-
-
 class Worker:
     def __init__(
         self,

@@ -24,6 +24,7 @@ from fluxhost.webhooks.targets import check_url_literal
 from fluxhost.wire import (
     AsyncResponse,
     AsyncWebhookResponse,
+    ErrorDetail,
     FinetuneCannyInputs,
     FinetuneDepthInputs,
     FinetuneFluxProFillInputs,
@@ -187,10 +188,10 @@ async def submit(
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: {"description": "Missing or invalid x-key"},
-    404: {"description": "Unknown finetune_id, or one owned by another key"},
-    413: {"description": "Request body too large"},
-    429: {"description": "Too many active tasks for this key"},
+    403: {"model": ErrorDetail, "description": "Missing or invalid x-key"},
+    404: {"model": ErrorDetail, "description": "Unknown finetune_id, or one owned by another key"},
+    413: {"model": ErrorDetail, "description": "Request body too large"},
+    429: {"model": ErrorDetail, "description": "Too many active tasks for this key"},
 }
 SubmitAnswer = AsyncResponse | AsyncWebhookResponse
 # Documented in components by the app's openapi() (no route declares them as a parameter).
