@@ -12,6 +12,10 @@ import pytest
 
 from fluxhost.settings import Settings
 
+# The wire contract this repository implements (a copy of the provider's sources, kept in-tree
+# so that a clone tests itself anywhere).
+CONTRACT_DIR = Path(__file__).resolve().parents[1] / "contract"
+
 # Nothing in the tests may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +12,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from fluxhost.api.app import create_app
-from tests.conftest import Tenant
+from tests.conftest import CONTRACT_DIR, Tenant
 
-SPEC = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared/spec/finetune-api.openapi.json").read_text()
-)
+SPEC = json.loads((CONTRACT_DIR / "finetune-api.openapi.json").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
 ENDPOINTS = {
     "/v1/flux-pro-finetuned": "FluxProFinetuneInputs",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +10,9 @@ from fastapi import FastAPI
 
 from fluxhost.api.app import create_app
 from fluxhost.settings import Settings
+from tests.conftest import CONTRACT_DIR
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "spec" / "finetune-api.openapi.json"
+SPEC_PATH = CONTRACT_DIR / "finetune-api.openapi.json"
 GENERATION_PATHS = [
     "/v1/flux-pro-finetuned",
     "/v1/flux-pro-1.1-ultra-finetuned",
