@@ -4,9 +4,12 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# The CPU wheel here; on a GPU box pick your CUDA build, e.g. TORCH_SPEC="torch==2.13.0".
-# It is installed first and alone so that no resolver ever swaps in another torch.
-TORCH_SPEC ?= torch==2.13.0
+# PyTorch is installed first and alone (scripts/install-torch.sh), its build chosen from the
+# machine: the CUDA build where an NVIDIA GPU is visible, else the CPU build. TORCH_SPEC
+# overrides the choice, e.g. TORCH_SPEC="torch==2.13.0" for the CUDA build on a GPU box whose
+# driver is not visible at install time; TORCH_VERSION picks the version.
+TORCH_SPEC ?=
+TORCH_VERSION ?= 2.13.0
 STAMP  := $(VENV)/.fluxhost-installed
 EXTRAS ?= engine,postgres,dev
 
@@ -17,7 +20,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip show torch >/dev/null 2>&1 || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_VERSION="$(TORCH_VERSION)" ./scripts/install-torch.sh $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	@$(BIN)/python -c "import torch, diffusers; print('torch', torch.__version__, '| diffusers', diffusers.__version__)"
 	@touch $(STAMP)
