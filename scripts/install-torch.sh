@@ -30,7 +30,7 @@ has_nvidia_gpu() {
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
     return 0
   fi
-  compgen -G '/proc/driver/nvidia/gpus/*' >/dev/null 2>&1
+  compgen -G "${NVIDIA_PROC_DIR:-/proc/driver/nvidia/gpus}/*" >/dev/null 2>&1
 }
 
 if [ -n "${TORCH_SPEC:-}" ]; then

@@ -1,0 +1,73 @@
+"""scripts/install-torch.sh picks the torch build from the machine. The venv's python and
+nvidia-smi are stand-ins here (recording what pip was asked for): the decision is the unit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install-torch.sh"
+LINUX_X86 = platform.system() == "Linux" and platform.machine() == "x86_64"
+
+
+def _run(tmp_path: Path, *, gpu: bool, torch_installed: bool = False,
+         **env: str) -> tuple[int, list[str]]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "pip.log"
+    python = bindir / "python"
+    # `pip show torch` fails unless torch is "installed"; every other pip call is recorded.
+    python.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$3" = show ]; then exit {0 if torch_installed else 1}; fi\n'
+        f'echo "$@" >> {log}\n'
+    )
+    python.chmod(0o755)
+    if gpu:
+        smi = bindir / "nvidia-smi"
+        smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-0)'\n")
+        smi.chmod(0o755)
+    proc_dir = tmp_path / "no-nvidia-proc"
+    proc_dir.mkdir()
+    full_env = {"PATH": f"{bindir}:/usr/bin:/bin", "NVIDIA_PROC_DIR": str(proc_dir), **env}
+    done = subprocess.run(["bash", str(SCRIPT), str(python)], env=full_env,
+                          capture_output=True, text=True, timeout=30, check=False)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return done.returncode, calls
+
+
+@pytest.mark.skipif(not LINUX_X86, reason="the +cpu choice is made on Linux x86_64")
+def test_no_gpu_takes_the_cpu_build_never_the_cuda_one(tmp_path: Path) -> None:
+    rc, calls = _run(tmp_path, gpu=False)
+    assert rc == 0
+    assert len(calls) == 1
+    assert "torch==2.13.0+cpu" in calls[0].split()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in calls[0]
+
+
+def test_a_visible_nvidia_gpu_takes_the_cuda_build(tmp_path: Path) -> None:
+    rc, calls = _run(tmp_path, gpu=True)
+    assert rc == 0
+    assert calls == ["-m pip install -q torch==2.13.0"]
+
+
+def test_torch_spec_is_used_as_given(tmp_path: Path) -> None:
+    rc, calls = _run(tmp_path, gpu=False, TORCH_SPEC="torch==2.12.1")
+    assert rc == 0
+    assert calls == ["-m pip install -q torch==2.12.1"]
+
+
+def test_an_installed_torch_is_never_replaced(tmp_path: Path) -> None:
+    rc, calls = _run(tmp_path, gpu=True, torch_installed=True)
+    assert rc == 0
+    assert calls == []
+
+
+def test_the_makefile_installs_torch_through_the_script() -> None:
+    makefile = (SCRIPT.parents[1] / "Makefile").read_text()
+    assert "scripts/install-torch.sh" in makefile
+    assert os.access(SCRIPT, os.X_OK)
