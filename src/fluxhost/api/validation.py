@@ -6,12 +6,16 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from PIL import Image, UnidentifiedImageError
 
 ALLOWED_IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
+MAX_SECRET_CHARS = 1024
+# Every task and finetune id is minted as str(uuid.uuid4()); anything else cannot exist.
+_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def field_error(
@@ -26,6 +30,23 @@ def field_error(
 def raise_errors(errors: list[dict[str, Any]]) -> None:
     if errors:
         raise RequestValidationError(errors)
+
+
+def plausible_id(value: str) -> bool:
+    """Whether a task or finetune with this id could exist. Ids that cannot (too long, NUL,
+    any other shape) are answered as not found without a query: PostgreSQL would refuse some
+    of them as parameters (NUL) and the lookup could only miss anyway."""
+    return _ID_RE.fullmatch(value) is not None
+
+
+def check_webhook_secret(secret: str | None) -> list[dict[str, Any]]:
+    # The secret travels as a header (X-Webhook-Secret): it must be sendable as one, which
+    # also keeps NUL and CR/LF out of the Text column it is stored in.
+    if secret is None or (len(secret) <= MAX_SECRET_CHARS and secret.isascii()
+                          and secret.isprintable()):
+        return []
+    return [field_error("webhook_secret", f"Value error, webhook_secret must be printable ASCII "
+                        f"of at most {MAX_SECRET_CHARS} characters", "value_error", None)]
 
 
 def check_prompt(field: str, prompt: str | None, max_chars: int) -> list[dict[str, Any]]:

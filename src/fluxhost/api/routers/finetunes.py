@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import uuid
 from enum import Enum
@@ -16,7 +17,12 @@ from fastapi.concurrency import run_in_threadpool
 from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.routers.generate import forget_finetune
 from fluxhost.api.urls import base_url
-from fluxhost.api.validation import field_error, raise_errors
+from fluxhost.api.validation import (
+    check_webhook_secret,
+    field_error,
+    plausible_id,
+    raise_errors,
+)
 from fluxhost.services import Services
 from fluxhost.store.finetunes import delete_finetune, get_owned_finetune, list_finetunes
 from fluxhost.store.finetunes import submit_training as store_training
@@ -68,11 +74,12 @@ async def create_finetune(
     why = check_url_literal(webhook, svc.settings.webhook_allow_private) if webhook else None
     if why:
         raise_errors([field_error("webhook_url", f"Value error, {why}", "value_error", webhook)])
+    raise_errors(check_webhook_secret(body.webhook_secret))
     # Decoding up to 20 images is real work: off the event loop.
     samples = await run_in_threadpool(_read_dataset, data)
+    base = base_url(request, svc.settings)  # a bad Host is a 400 before anything is written
     finetune_id = str(uuid.uuid4())
     blob_key = f"training/{finetune_id}.zip"
-    svc.blobs.put(blob_key, data)
     params: dict[str, Any] = body.model_dump(
         mode="json", exclude={"file_data", "webhook_url", "webhook_secret"})
     params[INPUTS_PARAM] = {"file_data": blob_key}
@@ -80,16 +87,21 @@ async def create_finetune(
     details = {**{k: v for k, v in params.items() if k not in (INPUTS_PARAM, "images")},
                "timestamp": _iso(svc.store.now()), "images": samples}
     task = task_row(svc.store, task_id=finetune_id, key_id=key.id, endpoint=TRAINING_ENDPOINT,
-                    params=params, base_url=base_url(request, svc.settings),
+                    params=params, base_url=base,
                     webhook_url=webhook, webhook_secret=body.webhook_secret)
     try:
+        svc.blobs.put(blob_key, data)
         store_training(svc.store, finetune_id=finetune_id, owner_key_id=key.id,
                        comment=body.finetune_comment, trigger_word=body.trigger_word,
                        details=details, task=task,
                        active_limit=svc.settings.max_active_tasks_per_key)
-    except TooManyActiveTasks as exc:
-        svc.blobs.delete(blob_key)
-        raise HTTPException(status_code=429, detail=str(exc)) from exc
+    except Exception as exc:
+        # No finetune row, so nothing would ever delete the zip: drop it whatever failed.
+        with contextlib.suppress(OSError):
+            svc.blobs.delete(blob_key)
+        if isinstance(exc, TooManyActiveTasks):
+            raise HTTPException(status_code=429, detail=str(exc)) from exc
+        raise
     svc.task_available.set()
     return FinetuneCreated(finetune_id=finetune_id).model_dump()
 
@@ -114,7 +126,9 @@ async def finetune_details(
     request: Request, finetune_id: str = Query(..., title="Finetune Id"),
     key: KeyInfo = Depends(require_key),
 ) -> FinetuneDetailResponse:
-    row = get_owned_finetune(_services(request).store, finetune_id, key.id)
+    row = None
+    if plausible_id(finetune_id):  # an id no row can have is not looked up
+        row = get_owned_finetune(_services(request).store, finetune_id, key.id)
     if row is None:
         raise _not_found(finetune_id)
     details = {
@@ -146,7 +160,8 @@ async def delete(
     body: DeleteFinetuneInputs, request: Request, key: KeyInfo = Depends(require_key)
 ) -> DeleteFinetuneResponse:
     svc = _services(request)
-    if not delete_finetune(svc.store, body.finetune_id, key.id):
+    if not plausible_id(body.finetune_id) or not delete_finetune(svc.store, body.finetune_id,
+                                                                  key.id):
         raise _not_found(body.finetune_id)
     forget_finetune(body.finetune_id, key.id)
     return DeleteFinetuneResponse(

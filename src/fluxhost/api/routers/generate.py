@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -15,7 +16,14 @@ from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.body import VALIDATION_ERROR_RESPONSE, openapi_body, parse_body
 from fluxhost.api.cache import TTLCache
 from fluxhost.api.urls import base_url
-from fluxhost.api.validation import check_prompt, decode_image, field_error, raise_errors
+from fluxhost.api.validation import (
+    check_prompt,
+    check_webhook_secret,
+    decode_image,
+    field_error,
+    plausible_id,
+    raise_errors,
+)
 from fluxhost.services import Services
 from fluxhost.store.finetunes import get_owned_finetune
 from fluxhost.store.keys import KeyInfo
@@ -36,6 +44,7 @@ from fluxhost.wire.outputs import AsyncWebhookResponseWithPolling
 from fluxhost.worker.inputs import has_alpha
 
 router = APIRouter(tags=["Tasks"])
+log = logging.getLogger(__name__)
 
 IMAGE_FIELDS: dict[type[GenerationInputs], tuple[str, ...]] = {
     FluxProFinetuneInputs: ("image_prompt",),
@@ -45,7 +54,6 @@ IMAGE_FIELDS: dict[type[GenerationInputs], tuple[str, ...]] = {
     FinetuneDepthInputs: ("control_image",),
 }
 SEED_MAX = 2**32 - 1
-MAX_SECRET_CHARS = 1024
 
 
 def services(request: Request) -> Services:
@@ -101,6 +109,8 @@ def forget_finetune(finetune_id: str, key_id: int) -> None:
 def _owns_finetune(svc: Services, finetune_id: str, key_id: int) -> bool:
     if _owned.get((finetune_id, key_id)):
         return True
+    if not plausible_id(finetune_id):
+        return False  # no row can have it: no query
     if get_owned_finetune(svc.store, finetune_id, key_id) is None:
         return False
     _owned.put((finetune_id, key_id), True)
@@ -119,15 +129,6 @@ def _check_thresholds(body: GenerationInputs) -> list[dict[str, Any]]:
                         f"not be above canny_high_threshold ({high})", "value_error", low)]
 
 
-def _check_secret(secret: str | None) -> list[dict[str, Any]]:
-    # The secret travels as a header: it must be sendable as one.
-    if secret is None or (len(secret) <= MAX_SECRET_CHARS and secret.isascii()
-                          and secret.isprintable()):
-        return []
-    return [field_error("webhook_secret", f"Value error, webhook_secret must be printable ASCII "
-                        f"of at most {MAX_SECRET_CHARS} characters", "value_error", None)]
-
-
 async def submit(
     endpoint: str, body: GenerationInputs, request: Request, key: KeyInfo
 ) -> Response:
@@ -142,9 +143,10 @@ async def submit(
         if reason:
             errors.append(field_error("webhook_url", f"Value error, {reason}", "value_error",
                                       webhook))
-    errors += _check_secret(body.webhook_secret)
+    errors += check_webhook_secret(body.webhook_secret)
     errors += _check_thresholds(body)
     raise_errors(errors)
+    base = base_url(request, settings)  # a bad Host is a 400 before anything is written
 
     if not _owns_finetune(svc, body.finetune_id, key.id):
         raise HTTPException(status_code=404, detail=f"Finetune not found: {body.finetune_id}")
@@ -156,12 +158,12 @@ async def submit(
     task_id = str(uuid.uuid4())
     # Input images go to the blob store (any worker can read them), not into the task row.
     input_keys = {name: f"inputs/{task_id}-{name}.bin" for name in images}
-    for name, blob_key in input_keys.items():
+    for name in input_keys:
         params[name] = None
-        svc.blobs.put(blob_key, images[name])
     params[INPUTS_PARAM] = input_keys
-    base = base_url(request, settings)
     try:
+        for name, blob_key in input_keys.items():
+            svc.blobs.put(blob_key, images[name])
         await svc.submitter.submit(
             task_id=task_id,
             key_id=key.id,
@@ -172,10 +174,13 @@ async def submit(
             webhook_secret=body.webhook_secret,
             active_limit=settings.max_active_tasks_per_key,
         )
-    except TooManyActiveTasks as exc:
-        for blob_key in input_keys.values():
-            svc.blobs.delete(blob_key)
-        raise HTTPException(status_code=429, detail=str(exc)) from exc
+    except Exception as exc:
+        # No row, so nothing will ever purge the inputs: drop them whatever the failure. (Not
+        # on cancellation, a BaseException: the row may still be committed after it.)
+        _drop_blobs(svc, input_keys.values())
+        if isinstance(exc, TooManyActiveTasks):
+            raise HTTPException(status_code=429, detail=str(exc)) from exc
+        raise
     svc.task_available.set()
     polling_url = f"{base}/v1/get_result?id={task_id}"
     if webhook is not None:
@@ -185,6 +190,14 @@ async def submit(
     else:
         answer = AsyncResponse(id=task_id, polling_url=polling_url)
     return Response(answer.model_dump_json(), media_type="application/json")
+
+
+def _drop_blobs(svc: Services, keys: Iterable[str]) -> None:
+    for blob_key in keys:
+        try:
+            svc.blobs.delete(blob_key)
+        except OSError:
+            log.warning("could not delete orphan blob %s", blob_key, exc_info=True)
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {

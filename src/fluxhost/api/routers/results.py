@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from fluxhost.api.auth import NOT_AUTHENTICATED, optional_key
 from fluxhost.api.urls import base_url
+from fluxhost.api.validation import plausible_id
 from fluxhost.render import not_found_body, result_body
 from fluxhost.services import Services
 from fluxhost.store.keys import KeyInfo
@@ -33,7 +34,7 @@ async def get_result(
     svc: Services = request.app.state.services
     if key is None and svc.settings.require_key_for_results:
         raise HTTPException(status_code=403, detail=NOT_AUTHENTICATED)
-    task = get_task(svc.store, id) if len(id) <= 64 else None
+    task = get_task(svc.store, id) if plausible_id(id) else None
     if task is None or (key is not None and task.key_id != key.id):
         # Another key's task answers exactly like an unknown one: ids leak nothing.
         return JSONResponse(not_found_body(id).model_dump(mode="json"), status_code=404)
