@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, ValidationInfo, field_validator
 
+from fluxhost.wire import bounds
 from fluxhost.wire import fields as f
 
 LearningRate = Annotated[float, Field(ge=1e-6, le=0.005)]
@@ -76,6 +77,17 @@ class FinetuneInputs(BaseModel):
     webhook_url: HttpUrl | None = f.webhook_url()
     webhook_secret: str | None = f.webhook_secret()
 
+    @field_validator("finetune_comment", "trigger_word")
+    @classmethod
+    def _storable_text(cls, value: str, info: ValidationInfo) -> str:
+        return bounds.text(value, _TEXT_BOUNDS[str(info.field_name)])
+
+
+_TEXT_BOUNDS = {
+    "finetune_comment": bounds.MAX_COMMENT_CHARS,
+    "trigger_word": bounds.MAX_TRIGGER_WORD_CHARS,
+}
+
 
 class DeleteFinetuneInputs(BaseModel):
     finetune_id: str = Field(
@@ -83,6 +95,11 @@ class DeleteFinetuneInputs(BaseModel):
         description="ID of the fine-tuned model you want to delete.",
         json_schema_extra={"example": "my-finetune"},
     )
+
+    @field_validator("finetune_id")
+    @classmethod
+    def _storable_text(cls, value: str) -> str:
+        return bounds.text(value)
 
 
 class DeleteFinetuneResponse(BaseModel):

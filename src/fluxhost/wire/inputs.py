@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 
+from fluxhost.wire import bounds
 from fluxhost.wire import fields as f
 from fluxhost.wire.enums import OutputFormat
 
@@ -40,6 +41,19 @@ class GenerationInputs(BaseModel):
     def params(self) -> dict[str, Any]:
         """What the worker needs, JSON-ready (webhook settings live on the task row)."""
         return self.model_dump(mode="json", exclude={"webhook_url", "webhook_secret"})
+
+    # The free-text fields stored as given (in the task's params); images are base64 and the
+    # aspect ratio matches a pattern, so neither can carry NUL. The prompt's length bound is a
+    # setting (MAX_PROMPT_CHARS), checked by the API.
+    @field_validator("finetune_id", "prompt", check_fields=False)
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        return None if value is None else bounds.text(value)
+
+    @field_validator("seed", check_fields=False)
+    @classmethod
+    def _seed_in_range(cls, value: int | None) -> int | None:
+        return bounds.seed(value)
 
 
 class FluxProFinetuneInputs(GenerationInputs):
