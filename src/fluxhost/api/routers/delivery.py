@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
@@ -16,7 +19,8 @@ def download(
     request: Request, blob_key: str, exp: str = Query(""), sig: str = Query("")
 ) -> Response:
     svc: Services = request.app.state.services
-    problem = svc.signer.verify(blob_key, exp, sig)
+    now = time.time()
+    problem = svc.signer.verify(blob_key, exp, sig, now=now)
     if problem is not None:
         raise HTTPException(status_code=403, detail=problem)
     try:
@@ -28,5 +32,11 @@ def download(
     return FileResponse(
         path,
         media_type=content_type_for(blob_key),
-        headers={"Cache-Control": "private, max-age=600"},
+        headers={"Cache-Control": f"private, max-age={_remaining(exp, now)}"},
     )
+
+
+def _remaining(exp: str, now: float) -> int:
+    """Whole seconds this URL stays valid (rounded down): a cache must not serve the file
+    after the URL itself has stopped working. `exp` was verified, so it is an int >= now."""
+    return max(0, math.floor(int(exp) - now))
