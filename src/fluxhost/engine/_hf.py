@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,16 +21,33 @@ def set_offline_env() -> None:
         os.environ.setdefault(name, "1")
 
 
+# diffusers warns (two lines, on its own stderr handler) when it cannot ask the hub and falls
+# back to the cache; if the cache lacks the model the load fails and fluxhost reports that cause
+# itself (fluxhost.engine.loaderrors), so the warning would only be a second, vaguer report.
+HUB_FALLBACK_LOGGER = "diffusers.pipelines.pipeline_utils"
+HUB_FALLBACK_PREFIX = "Couldn't connect to the Hub"
+
+
+class _DropHubFallback(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(HUB_FALLBACK_PREFIX)
+
+
+_HUB_FILTER = _DropHubFallback()
+
+
 @contextmanager
 def quiet_progress() -> Iterator[None]:
-    """Silence diffusers/transformers tqdm bars (loading, saving) for one block; they would
-    otherwise interleave with the server's structured logs."""
+    """Silence diffusers/transformers tqdm bars (loading, saving) and diffusers' hub-fallback
+    warning for one block; they would otherwise interleave with the server's structured logs."""
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
 
     restore_d, restore_t = dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled()
     dlog.disable_progress_bar()
     tlog.disable_progress_bar()
+    # Installed on first use and left on (adding it again is a no-op): the warning never helps.
+    logging.getLogger(HUB_FALLBACK_LOGGER).addFilter(_HUB_FILTER)
     try:
         yield
     finally:

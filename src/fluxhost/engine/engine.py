@@ -10,22 +10,30 @@ Pipelines load on first use of their kind. The text encoders, tokenizers and VAE
 with the first pipeline, and shared by every later kind (see fluxhost.engine.loading), so a
 second kind costs only its transformer. The depth estimator (control kind "depth") loads on first
 use too.
+
+A failed load raises ModelLoadError (kind, source, likely cause), logs it as one line and is
+remembered until a later attempt of that kind succeeds: nothing is cached as failed, the next
+request tries again, and `retry_failed_loads` lets an idle worker try again on a backoff so a
+fixed problem (a token set, a directory copied) heals without traffic.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fluxhost.engine._hf import set_offline_env
 from fluxhost.engine.devmodels import DEPTH_ESTIMATOR, DEV_MODEL_WARNING
+from fluxhost.engine.loaderrors import MODEL_CONFIG, ModelLoadError, load_error
 from fluxhost.engine.loading import (
     is_local_source,
     load_pipeline,
-    local_dir,
+    resolve_local,
     shareable_components,
 )
 from fluxhost.engine.lora import LoraCache
@@ -61,6 +69,17 @@ T5_MAX_SEQUENCE = 512
 # FLUX.1-schnell (no guidance embedding) was trained with 256 T5 tokens, FLUX.1-dev with 512.
 T5_MAX_SEQUENCE_UNGUIDED = 256
 CONTROL_KINDS = ("canny", "depth")
+# An idle worker retries a failed load after this long, doubling per failure up to the maximum
+# (a real FLUX load reads tens of GB, so retrying much more often would mostly thrash).
+RELOAD_RETRY_SECONDS = 30.0
+RELOAD_RETRY_MAX_SECONDS = 300.0
+
+
+@dataclass
+class _Failure:
+    error: ModelLoadError
+    failures: int
+    retry_at: float  # time.monotonic()
 
 
 class _Generation(Protocol):
@@ -89,6 +108,8 @@ class Engine:
         self._shared: dict[str, Any] = {}
         self._depth_estimator: DepthEstimator | None = None
         self._sources: dict[str, str] | None = None
+        # Kind (or DEPTH_ESTIMATOR) -> its last load attempt, while that attempt failed.
+        self._failures: dict[str, _Failure] = {}
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._loras = LoraCache(settings.lora_cache_size)
@@ -131,14 +152,14 @@ class Engine:
             if "base" not in self.available_kinds():
                 raise MissingPipeline("base")
             self._load("base")
-        pipe = load_pipeline(
+        pipe = self._attempt(kind, lambda source: load_pipeline(
             kind,
-            self.model_sources()[kind],
+            source,
             dtype=torch_dtype(self.settings),
             device=torch_device(self.settings),
             shared=self._shared,
             cpu_offload=self.settings.cpu_offload,
-        )
+        ))
         for name, component in shareable_components(pipe).items():
             self._shared.setdefault(name, component)
         self._pipes[kind] = pipe
@@ -175,14 +196,78 @@ class Engine:
         if "depth" not in self.available_kinds():
             raise MissingPipeline("depth")
         with self._load_lock:
-            if self._depth_estimator is None:
-                source = self.model_sources()[DEPTH_ESTIMATOR]
-                self._depth_estimator = DepthEstimator.load(
-                    source,
-                    torch_device(self.settings),
-                    local=local_dir(source) is not None,
-                )
-            return self._depth_estimator
+            return self._load_depth_estimator()
+
+    def _load_depth_estimator(self) -> DepthEstimator:
+        if self._depth_estimator is None:
+            self._depth_estimator = self._attempt(DEPTH_ESTIMATOR, self._read_depth_estimator)
+        return self._depth_estimator
+
+    def _read_depth_estimator(self, source: str) -> DepthEstimator:
+        try:
+            path = resolve_local(DEPTH_ESTIMATOR, source, MODEL_CONFIG)
+            return DepthEstimator.load(source, torch_device(self.settings),
+                                       local=path is not None)
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise load_error(DEPTH_ESTIMATOR, source, exc) from exc
+
+    # --- load failures ----------------------------------------------------------------------
+
+    def _attempt(self, kind: str, load: Callable[[str], Any]) -> Any:
+        """`load(source)` for `kind`, keeping `_failures` up to date; a failure is logged as
+        one line (the traceback only at DEBUG) and raised as ModelLoadError."""
+        source = self.model_sources()[kind]
+        try:
+            loaded = load(source)
+        except ModelLoadError as exc:
+            self._record_failure(kind, exc)
+            raise
+        except Exception as exc:  # a loader that does not classify its own errors
+            error = load_error(kind, source, exc)
+            self._record_failure(kind, error)
+            raise error from exc
+        if self._failures.pop(kind, None) is not None:
+            log.info("model loaded after an earlier failure",
+                     extra={"kind": kind, "model_source": source})
+        return loaded
+
+    def _record_failure(self, kind: str, error: ModelLoadError) -> None:
+        previous = self._failures.get(kind)
+        failures = previous.failures + 1 if previous else 1
+        wait = min(RELOAD_RETRY_SECONDS * 2 ** (failures - 1), RELOAD_RETRY_MAX_SECONDS)
+        self._failures[kind] = _Failure(error, failures, time.monotonic() + wait)
+        log.error("%s", error, extra={"kind": kind, "model_source": error.source})
+        log.debug("model load traceback", exc_info=error)
+
+    def load_failures(self) -> dict[str, str]:
+        """Kind (or DEPTH_ESTIMATOR) -> why its last load attempt failed, for the kinds whose
+        last attempt did fail; empty when every attempt so far succeeded."""
+        failures = dict(self._failures)  # a copy: loads change it from other threads
+        return {kind: str(f.error) for kind, f in failures.items()}
+
+    def retry_failed_loads(self) -> None:
+        """Try again to load the kinds whose last load failed and whose backoff has passed.
+        Cheap when nothing failed; a failure is logged (once per attempt) and kept."""
+        now = time.monotonic()
+        if not any(f.retry_at <= now for f in list(self._failures.values())):
+            return
+        # Never wait behind a load in progress: the caller is an idle worker that should go
+        # back to claiming tasks.
+        if not self._load_lock.acquire(blocking=False):
+            return
+        try:
+            for kind in [k for k, f in self._failures.items() if f.retry_at <= now]:
+                try:
+                    if kind == DEPTH_ESTIMATOR:
+                        self._load_depth_estimator()
+                    else:
+                        self._load(kind)
+                except ModelLoadError:
+                    pass  # recorded and logged by _attempt
+        finally:
+            self._load_lock.release()
 
     def model_sources(self) -> dict[str, str]:
         """Kind (or DEPTH_ESTIMATOR) -> hub id or local dir; builds the dev model set on first

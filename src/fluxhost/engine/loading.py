@@ -19,6 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fluxhost.engine._hf import quiet_progress
+from fluxhost.engine.loaderrors import (
+    PIPELINE_INDEX,
+    ModelLoadError,
+    check_local_layout,
+    load_error,
+    missing_directory,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -78,6 +85,9 @@ def load_pipeline(
 
     `shared`: already loaded components (names from SHARED_COMPONENTS) to use instead of loading
     the pipeline's own; those the pipeline class does not take are ignored.
+
+    Any failure is raised as ModelLoadError naming kind, source and likely cause (the original
+    exception chained as its __cause__).
     """
     import diffusers
 
@@ -85,9 +95,40 @@ def load_pipeline(
         cls = getattr(diffusers, PIPELINE_CLASSES[kind])
     except KeyError:
         raise ValueError(f"unknown pipeline kind {kind!r}") from None
+    try:
+        return _load(cls, kind, source, dtype=dtype, device=device, shared=shared,
+                     cpu_offload=cpu_offload)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise load_error(kind, source, exc) from exc
+
+
+def resolve_local(kind: str, source: str, marker: str) -> Path | None:
+    """`local_dir(source)`, with a missing directory or one without `marker` (the file that
+    makes it loadable) raised as ModelLoadError."""
+    try:
+        path = local_dir(source)
+    except FileNotFoundError:
+        raise missing_directory(kind, source) from None
+    if path is not None:
+        check_local_layout(kind, source, path, marker)
+    return path
+
+
+def _load(
+    cls: Any,
+    kind: str,
+    source: str,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+    shared: Mapping[str, Any] | None,
+    cpu_offload: str,
+) -> Any:
     accepted = inspect.signature(cls.__init__).parameters
     reuse = {name: comp for name, comp in (shared or {}).items() if name in accepted}
-    path = local_dir(source)
+    path = resolve_local(kind, source, PIPELINE_INDEX)
     with quiet_progress():
         if path is not None:
             pipe = cls.from_pretrained(path, dtype=dtype, local_files_only=True, **reuse)
