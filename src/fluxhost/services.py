@@ -30,5 +30,5 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
         store=store,
         blobs=LocalBlobStore(settings.resolved_blob_dir),
         signer=UrlSigner(key, settings.signed_url_ttl_seconds),
-        submitter=TaskSubmitter(store),
+        submitter=TaskSubmitter(store, timeout=settings.submit_timeout_seconds),
     )

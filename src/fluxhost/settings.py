@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(1, ge=0, description="Embedded worker threads in `serve` (0 = API only).")
     max_active_tasks_per_key: int = Field(24, ge=1)
+    submit_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long a submission (or finetune create/delete) may wait "
+        "for the database's write lock before it answers 503 with nothing written.",
+    )
     require_key_for_results: bool = False
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_prompt_chars: int = Field(10_000, ge=1)

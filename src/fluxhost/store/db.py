@@ -14,6 +14,19 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 READONLY_OPTION = "fluxhost_readonly"
+# Execution option of a bounded write: how long (ms) it may wait for the database's write lock
+# (SQLite busy_timeout) or a row lock (PostgreSQL lock_timeout). See `Store.write(wait=...)`.
+LOCK_TIMEOUT_OPTION = "fluxhost_lock_timeout_ms"
+# Unbounded writes (workers' claims, heartbeats, finishing; CLI commands) run in threads and
+# may wait long for another process's transaction.
+WRITE_BUSY_TIMEOUT_MS = 30000
+# Readers in WAL mode never wait behind a writer; only SQLite's own brief internal locks
+# (WAL-index recovery, the last connection's checkpoint) can make them wait, and no longer
+# than this, since many of them run on the event loop.
+READ_BUSY_TIMEOUT_MS = 500
+SQLITE_BUSY = 5
+PG_LOCK_NOT_AVAILABLE = "55P03"
+_BUSY_KEY = "fluxhost_busy_timeout_ms"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -36,26 +49,61 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    event.listen(engine, "begin", _postgres_begin)
+    return engine
 
 
-def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_on_connect(dbapi_conn: Any, record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a commit survives a process crash; only an OS crash can lose the last
     # transactions. That is the trade every embedded job queue makes for ~1 ms commits.
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
     cur.close()
+    record.info[_BUSY_KEY] = WRITE_BUSY_TIMEOUT_MS
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
     # pysqlite's own deferred BEGIN lets two writers both read then fail on lock upgrade;
     # taking the write lock up front serializes them cleanly (busy_timeout waits). Readers
     # (polls) keep a deferred BEGIN so WAL lets them run beside a writer.
-    readonly = conn.get_execution_options().get(READONLY_OPTION)
+    options = conn.get_execution_options()
+    readonly = options.get(READONLY_OPTION)
+    default = READ_BUSY_TIMEOUT_MS if readonly else WRITE_BUSY_TIMEOUT_MS
+    _set_busy_timeout(conn, int(options.get(LOCK_TIMEOUT_OPTION, default)))
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _set_busy_timeout(conn: Any, ms: int) -> None:
+    """SQLite's busy timeout is per connection and pooled connections serve every caller, so
+    each transaction sets the one it needs; the value is remembered so that a switch costs one
+    PRAGMA and no switch costs nothing. Sent on the DBAPI connection: through SQLAlchemy it
+    would open a transaction of its own."""
+    pooled = conn.connection
+    if pooled.info.get(_BUSY_KEY) != ms:
+        pooled.dbapi_connection.execute(f"PRAGMA busy_timeout={ms}")
+        pooled.info[_BUSY_KEY] = ms
+
+
+def _postgres_begin(conn: Any) -> None:
+    # Only bounded writes carry the option: their row-lock waits end at the bound
+    # (lock_timeout 0 would mean no bound at all, hence at least 1 ms).
+    ms = conn.get_execution_options().get(LOCK_TIMEOUT_OPTION)
+    if ms is not None:
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(ms))}")
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether a database error means "the lock was not free within the bound": SQLITE_BUSY
+    (any extended code) or PostgreSQL's lock_not_available."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == SQLITE_BUSY
+    return getattr(orig, "sqlstate", None) == PG_LOCK_NOT_AVAILABLE
 
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from fluxhost.store.models import Finetune
 from fluxhost.store.store import Store
-from fluxhost.store.tasks import insert_tasks
+from fluxhost.store.tasks import insert_tasks, rejection
 
 
 def create_finetune(
@@ -69,9 +69,12 @@ def submit_training(
     details: dict[str, Any],
     task: dict[str, Any],
     active_limit: int,
+    wait: float | None = None,
 ) -> None:
     """The finetune (status Pending) and its training task (id = finetune id), in one
-    transaction: neither exists without the other. TooManyActiveTasks when over the limit."""
+    transaction: neither exists without the other. TooManyActiveTasks when over the limit;
+    `wait` bounds the wait for the write lock (`WriteBusy` past it) as in `Store.write`;
+    `SubmissionRejected` when the database refuses the rows."""
     row = {
         "id": finetune_id,
         "owner_key_id": owner_key_id,
@@ -83,22 +86,33 @@ def submit_training(
         "created_at": time.time(),
         "deleted_at": None,
     }
-    with store.write_core() as conn:
-        refused = insert_tasks(conn, store.is_postgres, [(task, active_limit)])[0]
-        if refused is not None:
-            raise refused
-        conn.execute(insert(Finetune.__table__), row)  # type: ignore[arg-type]
+    try:
+        with store.write_core(wait=wait) as conn:
+            refused = insert_tasks(conn, store.is_postgres, [(task, active_limit)])[0]
+            if refused is not None:
+                raise refused
+            conn.execute(insert(Finetune.__table__), row)  # type: ignore[arg-type]
+    except Exception as exc:
+        rejected = rejection(exc)
+        if rejected is None:
+            raise
+        raise rejected from exc
 
 
-def delete_finetune(store: Store, finetune_id: str, owner_key_id: int) -> bool:
-    """Mark the finetune deleted and cancel its training if that is still running. False when
-    it is unknown, deleted already, or another key's."""
-    from fluxhost.store.queue import cancel
+def delete_finetune(
+    store: Store, finetune_id: str, owner_key_id: int, *, wait: float | None = None
+) -> bool:
+    """Mark the finetune deleted and cancel its training if that is still running, in one
+    transaction (a bounded write either does both or nothing). False when it is unknown,
+    deleted already, or another key's. `wait` as in `Store.write` (`WriteBusy` past it)."""
+    from fluxhost.store.queue import cancel_in
 
-    with store.write() as s:
+    with store.write(wait=wait) as s:
         row = s.get(Finetune, finetune_id)
         if row is None or row.deleted_at is not None or row.owner_key_id != owner_key_id:
             return False
         row.deleted_at = time.time()
-    cancel(store, finetune_id, "the finetune was deleted during training")
+        # The training task has the finetune's id; a worker running it stops at its next
+        # heartbeat (its lease is gone).
+        cancel_in(s, finetune_id, "the finetune was deleted during training", store.now())
     return True

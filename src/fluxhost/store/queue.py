@@ -112,22 +112,28 @@ def cancel(
 ) -> bool:
     """End a queued or running task as Error now. A worker running it loses its lease (every
     write of its is fenced on state='running'), stops at its next heartbeat, drops its work."""
-    now = store.now()
     with store.write() as s:
-        query = select(Task).where(Task.id == task_id, Task.state.in_(("queued", "running")))
-        if store.is_postgres:
-            query = query.with_for_update()
-        task = s.scalar(query)
-        if task is None:
-            return False
-        _end(
-            s,
-            task,
-            Outcome("Error", details={"error": reason}),
-            now,
-            retention_seconds=retention_seconds,
-        )
-        return True
+        return cancel_in(s, task_id, reason, store.now(), retention_seconds=retention_seconds)
+
+
+def cancel_in(
+    s: Session, task_id: str, reason: str, now: float, *, retention_seconds: float = 7 * 86400
+) -> bool:
+    """`cancel` inside the caller's write transaction."""
+    query = select(Task).where(Task.id == task_id, Task.state.in_(("queued", "running")))
+    if s.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    task = s.scalar(query)
+    if task is None:
+        return False
+    _end(
+        s,
+        task,
+        Outcome("Error", details={"error": reason}),
+        now,
+        retention_seconds=retention_seconds,
+    )
+    return True
 
 
 def release(store: Store, task_id: str, owner: str) -> bool:

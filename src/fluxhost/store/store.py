@@ -10,17 +10,36 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fluxhost.store.db import READONLY_OPTION, is_sqlite, make_engine, migrate
+from fluxhost.store.db import (
+    LOCK_TIMEOUT_OPTION,
+    READONLY_OPTION,
+    is_lock_timeout,
+    is_sqlite,
+    make_engine,
+    migrate,
+)
+
+
+class WriteBusy(Exception):
+    """A bounded write did not get the database's write lock (SQLite: held by another process
+    or thread; PostgreSQL: a row lock) within its bound. Nothing was written: safe to retry."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"the database's write lock was not free within {wait:g} s")
+        self.wait = wait
 
 
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._writer = sessionmaker(engine, expire_on_commit=False)
-        self._write_lock: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if is_sqlite(engine) else contextlib.nullcontext()
+        # Sessions join the transaction `write_core` opens (which carries the lock bound).
+        self._writer = sessionmaker(expire_on_commit=False, join_transaction_mode="rollback_only")
+        # SQLite only: see `write`. PostgreSQL writers lock rows, not the database.
+        self._thread_lock: threading.Lock | None = (
+            threading.Lock() if is_sqlite(engine) else None
         )
         self._reader = sessionmaker(
             engine.execution_options(**{READONLY_OPTION: True}), expire_on_commit=False
@@ -42,19 +61,60 @@ class Store:
         return self.engine.dialect.name == "postgresql"
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A transaction that will write: committed on exit, rolled back on error."""
-        # SQLite has one writer at a time; threads of one process queue on this lock instead of
-        # in SQLite's busy handler, which sleeps in millisecond steps (other processes still
-        # wait there, which is rare and fine).
-        with self._write_lock, self._writer() as session, session.begin():
+    def write(self, *, wait: float | None = None) -> Iterator[Session]:
+        """A transaction that will write: committed on exit, rolled back on error.
+
+        `wait=None` waits for the write lock as long as the connection's busy timeout (30 s):
+        for threads that may block. A number of seconds bounds the whole wait, in-process lock
+        and database lock alike, and raises `WriteBusy` past it (0: do not wait at all), so a
+        caller on the event loop never blocks and a request never hangs on another process."""
+        with (
+            self.write_core(wait=wait) as conn,
+            self._writer(bind=conn) as session,
+            session.begin(),  # flushes the ORM's changes into the connection's transaction
+        ):
             yield session
 
     @contextmanager
-    def write_core(self) -> Iterator[Connection]:
+    def write_core(self, *, wait: float | None = None) -> Iterator[Connection]:
         """Like `write`, as a Core connection: for hot paths that need no ORM objects."""
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        # SQLite has one writer at a time; threads of one process queue on this lock instead of
+        # in SQLite's busy handler, which sleeps in millisecond steps (other processes still
+        # wait there: a CLI command, a second server, a backup).
+        with self._locked(wait) as options:
+            try:
+                with self.engine.connect() as conn:
+                    if options:
+                        conn.execution_options(**options)
+                    with conn.begin():
+                        yield conn
+            except OperationalError as exc:
+                if wait is not None and is_lock_timeout(exc):
+                    raise WriteBusy(wait) from exc
+                raise
+
+    @contextmanager
+    def _locked(self, wait: float | None) -> Iterator[dict[str, Any]]:
+        """Hold the in-process write lock (SQLite) for a transaction; yield the execution
+        options that bound the database's own lock wait to what is left of `wait`."""
+        lock = self._thread_lock
+        if wait is None:
+            with lock if lock is not None else contextlib.nullcontext():
+                yield {}
+            return
+        start = time.monotonic()
+        # A worker thread may hold this lock while it waits out another process's transaction:
+        # never wait on it longer than the caller's bound (on the event loop: not at all).
+        if lock is not None and not (
+            lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
+        ):
+            raise WriteBusy(wait)
+        try:
+            left = max(0.0, wait - (time.monotonic() - start))
+            yield {LOCK_TIMEOUT_OPTION: int(left * 1000)}
+        finally:
+            if lock is not None:
+                lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

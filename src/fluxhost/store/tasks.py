@@ -7,9 +7,18 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StatementError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from fluxhost.store.models import ApiKey, Task, WebhookDelivery
-from fluxhost.store.store import Store
+from fluxhost.store.store import Store, WriteBusy
 
 ACTIVE_STATES = ("queued", "running")
 # params[INPUTS_PARAM] maps an input field to the blob holding its bytes; purged with the task.
@@ -21,6 +30,39 @@ class TooManyActiveTasks(Exception):
         super().__init__(f"Too many active tasks: {active} of {limit} allowed for this key")
         self.active = active
         self.limit = limit
+
+
+class SubmissionRejected(Exception):
+    """The database refused this submission's own row (a value over a column bound, a NUL in
+    a string on PostgreSQL, a duplicate id, a value that does not serialize): nothing was
+    written, and retrying the same request would fail the same way."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the submission was refused by the database: {reason}")
+        self.reason = reason
+
+
+def rejection(exc: Exception) -> SubmissionRejected | None:
+    """The `SubmissionRejected` an error of one row's insert amounts to, or None when the
+    error is not the row's fault (the database is down, busy, or a bug)."""
+    orig: BaseException | None
+    if isinstance(exc, IntegrityError | DataError):
+        orig = exc.orig
+    elif isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        orig = exc.orig  # a bind value failed to convert (e.g. params that are not JSON)
+    elif isinstance(exc, TypeError | ValueError):
+        orig = exc
+    else:
+        return None
+    orig = orig or exc
+    first_line = (str(orig) or type(orig).__name__).splitlines()[0]
+    return SubmissionRejected(first_line[:300])
+
+
+def may_be_one_rows_fault(exc: Exception) -> bool:
+    """Whether a failed batch is worth splitting to find the row at fault: not when the
+    database itself failed (unreachable, busy, pool exhausted), where every split fails too."""
+    return not isinstance(exc, WriteBusy | OperationalError | InterfaceError | PoolTimeout)
 
 
 def task_row(
@@ -50,11 +92,14 @@ def task_row(
     }
 
 
-def submit_task(store: Store, *, active_limit: int, **fields: Any) -> str:
+def submit_task(
+    store: Store, *, active_limit: int, wait: float | None = None, **fields: Any
+) -> str:
     """Insert one queued task and return its id, unless the key already has `active_limit`
-    active tasks. (The API batches submissions through `submitter.TaskSubmitter` instead.)"""
+    active tasks. (The API batches submissions through `submitter.TaskSubmitter` instead.)
+    `wait` bounds the wait for the write lock as in `Store.write`."""
     row = task_row(store, **fields)
-    with store.write_core() as conn:
+    with store.write_core(wait=wait) as conn:
         refused = insert_tasks(conn, store.is_postgres, [(row, active_limit)])[0]
     if refused is not None:
         raise refused
