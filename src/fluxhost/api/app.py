@@ -18,7 +18,7 @@ from fluxhost.api.auth import SECURITY_SCHEMES
 from fluxhost.api.errors import error_response
 from fluxhost.api.fastpath import SubmitFastPath
 from fluxhost.api.limits import BodySizeLimit
-from fluxhost.api.routers import delivery, finetunes, generate, health, results
+from fluxhost.api.routers import delivery, docs, finetunes, generate, health, results
 from fluxhost.services import Services, build_services
 from fluxhost.settings import Settings
 
@@ -65,13 +65,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Fluxhost
         version="0.1.0",
         description="Self-hosted FLUX finetune API. Same wire contract as the hosted one.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from routers/docs.py, with no CDN
+        redoc_url=None,
     )
     # The settings given win over those the services were built with (tests vary them).
     app.state.services = (
         dataclasses.replace(services, settings=settings) if services else build_services(settings)
     )
     for router in (generate.router, results.router, finetunes.router, delivery.router,
-                   health.router):
+                   health.router, docs.router):
         app.include_router(router)
     _install_error_handlers(app)
     _document_security(app)
