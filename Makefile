@@ -30,6 +30,7 @@ serve: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	@./scripts/ensure-postgres.sh
+	@./scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
