@@ -8,14 +8,26 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from fluxhost.services import Services
 from fluxhost.worker import janitor
 from fluxhost.worker.guard import Guard
-from fluxhost.worker.worker import Worker
+from fluxhost.worker.worker import Warmup, Worker
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether this process's workers can run tasks. `reason` says why not (the first
+    problem); `models` maps each kind loaded, loading or failed to "loaded", "loading" or the
+    failure's reason."""
+
+    ready: bool
+    reason: str | None = None
+    models: dict[str, str] = field(default_factory=dict)
 
 
 class Runtime:
@@ -29,6 +41,8 @@ class Runtime:
         self.threads: list[threading.Thread] = []
         self.stop_event = threading.Event()
         self.dispatcher: Any = None
+        self.engine: Any = None
+        self.warmup: Warmup | None = None
         prefix = f"{socket.gethostname()}-{os.getpid()}"
         self.name_prefix = prefix
 
@@ -40,11 +54,13 @@ class Runtime:
             resolve_model_set(self.svc.settings)
         # One engine per process, shared: weights load once; it runs one generation at a time,
         # so extra worker threads overlap only the non-engine work (decode, encode, DB, blobs).
-        engine = self._engine() if self.n_workers > 0 else None
+        engine = self.engine = self._engine() if self.n_workers > 0 else None
+        # Workers load the first pipeline once, before any claims; /ready waits for it.
+        warmup = self.warmup = Warmup(engine) if engine is not None else None
         guard = Guard(self.svc.settings)  # upsampler and image classifier: once per process
         for i in range(self.n_workers):
             worker = Worker(self.svc, engine, name=f"{self.name_prefix}-w{i}", guard=guard,
-                            on_finished=self._wake_dispatcher)
+                            on_finished=self._wake_dispatcher, warmup=warmup)
             self.workers.append(worker)
             self._spawn(f"fluxhost-worker-{i}", worker.run_forever, self.svc.task_available)
         if self.dispatch_webhooks:
@@ -56,6 +72,23 @@ class Runtime:
             )
             self._spawn("fluxhost-webhooks", self.dispatcher.run_forever, self.stop_event)
         self._spawn("fluxhost-janitor", janitor.run_forever, self.svc, self.stop_event)
+
+    def readiness(self) -> Readiness:
+        """Ready when there are no workers, or once the warm-up load finished and no model's
+        last load attempt failed (a kind not yet used counts as fine: kinds load lazily)."""
+        if self.engine is None or self.warmup is None:
+            return Readiness(ready=self.n_workers == 0,
+                             reason=None if self.n_workers == 0 else "workers not started")
+        models = dict.fromkeys(sorted(self.engine.loaded_kinds()), "loaded")
+        failures: dict[str, str] = self.engine.load_failures()
+        if not self.warmup.done.is_set():
+            kind = self.warmup.kind or "first"
+            models.setdefault(kind, "loading")
+            return Readiness(False, f"warming up: loading the {kind} model", models)
+        models.update(failures)
+        if failures:
+            return Readiness(False, "; ".join(failures.values()), models)
+        return Readiness(True, None, models)
 
     def _engine(self) -> Any:
         if self.engine_factory is not None:

@@ -25,6 +25,52 @@ from fluxhost.worker.jobs import Plan, plan
 
 log = logging.getLogger(__name__)
 
+# The kind warmed up before claiming: base serves most endpoints (and Redux needs its encoders);
+# a model set without base warms the first kind it has.
+WARM_UP_ORDER = ("base", "fill", "canny", "depth")
+
+
+class Warmup:
+    """Loads one pipeline per process before its workers claim tasks: with real weights that
+    takes minutes, and a task should wait in the queue (where another worker may take it), not
+    be claimed here. Every worker calls `run`; the first does the load, the others wait for it.
+    Whether the load worked is the engine's to say (`Engine.load_failures`)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def kind(self) -> str | None:
+        kinds = self.engine.available_kinds()
+        return next((k for k in WARM_UP_ORDER if k in kinds), None)
+
+    def run(self, owner: str) -> None:
+        with self._lock:
+            if not self.done.is_set():
+                try:
+                    self._load(owner)
+                finally:
+                    self.done.set()
+
+    def _load(self, owner: str) -> None:
+        from fluxhost.engine.types import EngineError
+
+        kind = self.kind
+        if kind is None:
+            return
+        started = time.perf_counter()
+        try:
+            self.engine.load(kind)
+        except EngineError:
+            return  # the engine logged the cause as one line; tasks and /ready report it
+        except Exception:
+            log.exception("could not load the %s pipeline; tasks will report why", kind)
+            return
+        log.info("%s pipeline loaded", kind, extra={
+            "worker": owner, "seconds": round(time.perf_counter() - started, 2)})
+
 
 class Worker:
     def __init__(
@@ -35,29 +81,21 @@ class Worker:
         name: str | None = None,
         on_finished: Callable[[], None] | None = None,
         guard: Guard | None = None,
+        warmup: Warmup | None = None,
     ) -> None:
         self.svc = services
         self.engine = engine
         self.guard = guard or Guard(services.settings)
         self.owner = name or f"worker-{uuid.uuid4().hex[:12]}"
         self.on_finished = on_finished
+        self.warmup = warmup or Warmup(engine)
         self.stopping = threading.Event()  # no new claims
         self.abort = threading.Event()  # stop the running task now (grace period over)
 
     # --- loop ----------------------------------------------------------------------------
     def warm_up(self) -> None:
-        """Load the base pipeline before claiming: with real weights that takes a while, and a
-        task should wait in the queue (where another worker may take it), not claimed here."""
-        if "base" not in self.engine.available_kinds():
-            return
-        started = time.perf_counter()
-        try:
-            self.engine.load("base")
-        except Exception:
-            log.exception("could not load the base pipeline; tasks will report why")
-            return
-        log.info("base pipeline loaded", extra={"worker": self.owner,
-                                                "seconds": round(time.perf_counter() - started, 2)})
+        """Load the process's first pipeline before claiming (once, shared: see Warmup)."""
+        self.warmup.run(self.owner)
 
     def run_forever(self, wake: threading.Event) -> None:
         settings = self.svc.settings
@@ -70,8 +108,20 @@ class Worker:
                 worked = False
                 self.stopping.wait(1.0)
             if not worked:
+                self._retry_failed_loads()
                 wake.wait(settings.poll_interval_seconds)
                 wake.clear()
+
+    def _retry_failed_loads(self) -> None:
+        """While idle, let the engine retry loads that failed (on its own backoff), so a fixed
+        problem heals -- and /ready turns 200 -- without waiting for a task of that kind."""
+        retry = getattr(self.engine, "retry_failed_loads", None)
+        if retry is None:
+            return
+        try:
+            retry()
+        except Exception:
+            log.exception("retrying failed model loads")
 
     def run_one(self) -> bool:
         s = self.svc.settings
@@ -176,12 +226,17 @@ class Worker:
         def should_stop() -> bool:
             return bool(state["lost"]) or self.abort.is_set()
 
+        from fluxhost.engine.loaderrors import ModelLoadError
+
         try:
             return run_training(self.svc, self.engine, task, on_progress, should_stop)
         except TrainingStopped as exc:
             from fluxhost.engine.types import Interrupted
 
             raise Interrupted() from exc  # released, or dropped if the lease was lost
+        except ModelLoadError as exc:  # the cause is the message; a traceback adds nothing
+            log.error("training failed: %s", exc, extra={"task_id": task.id})
+            return _error(f"training failed: {exc}")
         except Exception as exc:
             log.exception("training failed", extra={"task_id": task.id})
             return _error(f"training failed: {type(exc).__name__}: {exc}")

@@ -1,10 +1,14 @@
-"""GET /health: always 200; the body says whether we are fit to serve."""
+"""GET /health: liveness, always 200; the body says whether we are fit to serve.
+GET /ready: readiness, 200 or 503 with a reason, for load balancers and orchestrators."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
 
 from fluxhost.services import Services
 from fluxhost.store.tasks import count_by_state
@@ -12,6 +16,8 @@ from fluxhost.store.tasks import count_by_state
 router = APIRouter(tags=["Ops"])
 
 DEV_MODEL_NOTE = "dev model set: random weights, it draws noise"
+READY = "ready"
+NOT_READY = "not ready"
 
 
 @router.get("/health", summary="Health")
@@ -28,3 +34,66 @@ def health(request: Request) -> dict[str, Any]:
         counts = count_by_state(svc.store)
         body["queue"] = {"queued": counts.get("queued", 0), "running": counts.get("running", 0)}
     return body
+
+
+@router.get(
+    "/ready",
+    summary="Readiness",
+    responses={
+        200: {"description": "Ready: the database is reachable at this build's schema and the "
+                             "embedded workers' models are loaded"},
+        503: {"description": "Not ready; `reason` says why"},
+    },
+)
+def ready(request: Request) -> JSONResponse:
+    """Every node: the database answers and its schema is this build's head (an API-only node,
+    `--workers 0`, checks only that). With embedded workers also: the warm-up load finished and
+    no model's last load attempt failed."""
+    svc: Services = request.app.state.services
+    body, problems = _database_state(svc)
+    body["embedded_workers"] = svc.settings.workers
+    if svc.settings.workers > 0:
+        problems += _worker_state(request, body)
+    body = {"status": NOT_READY if problems else READY,
+            **({"reason": "; ".join(problems)} if problems else {}), **body}
+    return JSONResponse(body, status_code=503 if problems else 200)
+
+
+def _database_state(svc: Services) -> tuple[dict[str, Any], list[str]]:
+    try:
+        with svc.store.read() as session:
+            revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:
+        # Either no database or no schema in it; the ping tells which.
+        if not svc.store.ping():
+            return {"database": "unreachable"}, ["database unreachable"]
+        return {"database": "ok", "schema": None}, ["database has no fluxhost schema"]
+    body: dict[str, Any] = {"database": "ok", "schema": revision}
+    head = schema_head()
+    if revision != head:
+        # Another node migrated further, or this one could not migrate: either way the queries
+        # of this build may not match the tables.
+        return body, [f"database schema is at {revision}, this build expects {head}"]
+    return body, []
+
+
+def _worker_state(request: Request, body: dict[str, Any]) -> list[str]:
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        return ["workers not started"]
+    state = runtime.readiness()
+    body["models"] = state.models
+    return [] if state.ready else [state.reason or "workers not ready"]
+
+
+@functools.cache
+def schema_head() -> str | None:
+    """The Alembic head revision this build migrates to."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from fluxhost.store.db import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(cfg).get_current_head()
