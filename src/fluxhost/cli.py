@@ -133,7 +133,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         dev = ensure_dev_setup(svc)
         print(_first_steps(url, dev.key, dev.finetune_id), flush=True)
     else:
-        print(f"fluxhost serving on {url}", flush=True)
+        print(f"fluxhost serving on {url} (readiness: {url}/ready)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=int(settings.shutdown_grace_seconds)
                 + 5)
@@ -144,6 +144,7 @@ def _first_steps(url: str, key: str, finetune_id: str) -> str:
     return f"""
 fluxhost is up:      {url}
 API docs:            {url}/docs
+readiness:           {url}/ready (503 with a reason until the worker's model is loaded)
 dev key (x-key):     {key}
 dev finetune id:     {finetune_id}
 

@@ -9,13 +9,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.models import OpenAPI
+from fastapi.responses import Response
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fluxhost.api.auth import SECURITY_SCHEMES
-from fluxhost.api.errors import error_response
+from fluxhost.api.body import BODY_MODELS
+from fluxhost.api.errors import error_response, send_internal_error
 from fluxhost.api.fastpath import SubmitFastPath
 from fluxhost.api.limits import BodySizeLimit
 from fluxhost.api.routers import delivery, docs, finetunes, generate, health, results
@@ -26,7 +29,8 @@ log = logging.getLogger(__name__)
 
 
 class FluxhostApp(FastAPI):
-    """FastAPI, with the submit fast path (api/fastpath.py) in front of its whole stack."""
+    """FastAPI, with the submit fast path (api/fastpath.py) in front of its whole stack, and a
+    last-resort guard in front of both."""
 
     _fast: Any = None
 
@@ -36,11 +40,28 @@ class FluxhostApp(FastAPI):
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self._fast is not None:
-            scope["app"] = self  # as Starlette does; handlers reach app.state through it
-            await self._fast(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self  # as Starlette does; handlers reach app.state through it
+        inner = self._fast if self._fast is not None else super().__call__
+        started = False
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await inner(scope, receive, tracked_send)
+        except Exception:
+            # Starlette's own guard answers inside FastAPI's stack and re-raises (started is
+            # then true); this one covers the fast path and a failing exception handler, so a
+            # client never gets the server's plain-text 500.
+            if started:
+                raise
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            await send_internal_error(send)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FluxhostApp:
@@ -91,19 +112,22 @@ def _document_security(app: FastAPI) -> None:
             components = schema.setdefault("components", {})
             components["securitySchemes"] = SECURITY_SCHEMES
             _, defs = models_json_schema(
-                [(m, "validation") for m in generate.GENERATION_MODELS],
+                [(m, "validation") for m in BODY_MODELS],
                 ref_template="#/components/schemas/{model}",
             )
             components.setdefault("schemas", {}).update(defs.get("$defs", {}))
             components["schemas"] = dict(sorted(components["schemas"].items()))
-            app.openapi_schema = schema
+            # Through FastAPI's own OpenAPI model, as its part was: bounds render as floats
+            # (`"maximum": 6.0`) in the added schemas too, as in the provider's document.
+            app.openapi_schema = jsonable_encoder(OpenAPI(**schema), by_alias=True,
+                                                  exclude_none=True)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
+    async def handle(request: Request, exc: Exception) -> Response:
         return error_response(exc, f"{request.method} {request.url.path}")
 
     for exc_class in (StarletteHTTPException, RequestValidationError, Exception):

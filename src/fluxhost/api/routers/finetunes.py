@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from fluxhost.api.auth import SECURITY, require_key
+from fluxhost.api.body import VALIDATION_ERROR_RESPONSE, openapi_body, parse_body
 from fluxhost.api.routers.generate import forget_finetune
 from fluxhost.api.urls import base_url
 from fluxhost.api.validation import (
@@ -41,6 +42,8 @@ from fluxhost.wire.finetunes import (
 
 router = APIRouter()
 EXTRA = {"security": SECURITY}
+# Bodies are parsed by hand (api/body.py), so FastAPI would not document their 422 itself.
+BODY_422: dict[int | str, dict[str, Any]] = {422: VALIDATION_ERROR_RESPONSE}
 UTILITY: list[str | Enum] = ["Utility"]
 
 
@@ -58,10 +61,12 @@ def _iso(ts: float) -> str:
 
 # response_model=None: the provider documents this answer as a bare `{}` schema.
 @router.post("/v1/finetune", tags=["Tasks"], summary="Finetune", response_model=None,
-             operation_id="finetune_v1_finetune_post", openapi_extra=EXTRA)
+             operation_id="finetune_v1_finetune_post", responses=BODY_422,
+             openapi_extra={**EXTRA, "requestBody": openapi_body(FinetuneInputs)})
 async def create_finetune(
-    body: FinetuneInputs, request: Request, key: KeyInfo = Depends(require_key)
+    request: Request, key: KeyInfo = Depends(require_key)
 ) -> dict[str, str]:
+    body = await parse_body(request, FinetuneInputs)  # after the key: see api/body.py
     svc = _services(request)
     try:
         data = base64.b64decode(body.file_data, validate=True)
@@ -155,10 +160,12 @@ async def my_finetunes(
 @router.post("/v1/delete_finetune", response_model=DeleteFinetuneResponse, tags=UTILITY,
              summary="Delete Finetune", description="Delete a finetune_id that was created by "
              "the user", operation_id="delete_finetune_v1_delete_finetune_post",
-             openapi_extra=EXTRA)
+             responses=BODY_422,
+             openapi_extra={**EXTRA, "requestBody": openapi_body(DeleteFinetuneInputs)})
 async def delete(
-    body: DeleteFinetuneInputs, request: Request, key: KeyInfo = Depends(require_key)
+    request: Request, key: KeyInfo = Depends(require_key)
 ) -> DeleteFinetuneResponse:
+    body = await parse_body(request, DeleteFinetuneInputs)  # after the key: see api/body.py
     svc = _services(request)
     if not plausible_id(body.finetune_id) or not delete_finetune(svc.store, body.finetune_id,
                                                                   key.id):
