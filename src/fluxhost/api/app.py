@@ -24,6 +24,7 @@ from fluxhost.api.limits import BodySizeLimit
 from fluxhost.api.routers import delivery, docs, finetunes, generate, health, results
 from fluxhost.services import Services, build_services
 from fluxhost.settings import Settings
+from fluxhost.store.store import WriteBusy
 
 log = logging.getLogger(__name__)
 
@@ -130,5 +131,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> Response:
         return error_response(exc, f"{request.method} {request.url.path}")
 
-    for exc_class in (StarletteHTTPException, RequestValidationError, Exception):
+    # WriteBusy by name: a 503 is an answer, not a crash (the `Exception` catch-all re-raises).
+    for exc_class in (StarletteHTTPException, RequestValidationError, WriteBusy, Exception):
         app.add_exception_handler(exc_class, handle)

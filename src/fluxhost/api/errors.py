@@ -17,7 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from fluxhost.store.store import WriteBusy
+
 log = logging.getLogger(__name__)
+
+# A write that could not get the database's write lock within SUBMIT_TIMEOUT_SECONDS (another
+# process holds it: a CLI command, a second server, a backup). Nothing was written.
+BUSY_DETAIL = ("Service busy: the database could not take this write in time; nothing was "
+               "stored, retry later")
+BUSY_RETRY_AFTER = "1"
 
 INTERNAL_ERROR = b'{"detail":"Internal Server Error"}'
 # Echoed containers deeper than this are cut (the encoders recurse; bodies may nest ~1000 deep).
@@ -98,6 +106,9 @@ def _render(exc: Exception, where: str) -> Response:
                              getattr(exc, "headers", None))
     if isinstance(exc, RequestValidationError):
         return json_response({"detail": exc.errors()}, 422)
+    if isinstance(exc, WriteBusy):
+        log.warning("write lock busy on %s: %s; answered 503", where, exc)
+        return json_response({"detail": BUSY_DETAIL}, 503, {"Retry-After": BUSY_RETRY_AFTER})
     log.error("unhandled error on %s", where, exc_info=exc)
     return internal_error()
 

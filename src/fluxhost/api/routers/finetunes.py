@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import uuid
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -96,10 +97,12 @@ async def create_finetune(
                     webhook_url=webhook, webhook_secret=body.webhook_secret)
     try:
         svc.blobs.put(blob_key, data)
-        store_training(svc.store, finetune_id=finetune_id, owner_key_id=key.id,
-                       comment=body.finetune_comment, trigger_word=body.trigger_word,
-                       details=details, task=task,
-                       active_limit=svc.settings.max_active_tasks_per_key)
+        # In a thread, bounded: the write may wait for another process's lock (503 past it).
+        await run_in_threadpool(partial(
+            store_training, svc.store, finetune_id=finetune_id, owner_key_id=key.id,
+            comment=body.finetune_comment, trigger_word=body.trigger_word, details=details,
+            task=task, active_limit=svc.settings.max_active_tasks_per_key,
+            wait=svc.settings.submit_timeout_seconds))
     except Exception as exc:
         # No finetune row, so nothing would ever delete the zip: drop it whatever failed.
         with contextlib.suppress(OSError):
@@ -167,8 +170,10 @@ async def delete(
 ) -> DeleteFinetuneResponse:
     body = await parse_body(request, DeleteFinetuneInputs)  # after the key: see api/body.py
     svc = _services(request)
-    if not plausible_id(body.finetune_id) or not delete_finetune(svc.store, body.finetune_id,
-                                                                  key.id):
+    # In a thread, bounded, like create: never on the event loop.
+    if not plausible_id(body.finetune_id) or not await run_in_threadpool(partial(
+            delete_finetune, svc.store, body.finetune_id, key.id,
+            wait=svc.settings.submit_timeout_seconds)):
         raise _not_found(body.finetune_id)
     forget_finetune(body.finetune_id, key.id)
     return DeleteFinetuneResponse(
