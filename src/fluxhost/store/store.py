@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
@@ -41,6 +40,9 @@ class Store:
         self._thread_lock: threading.Lock | None = (
             threading.Lock() if is_sqlite(engine) else None
         )
+        # The event loop's try-only commit (`wait=0`) runs per loop turn: its options are set
+        # once here rather than on every connection.
+        self._nowait_engine = engine.execution_options(**{LOCK_TIMEOUT_OPTION: 0})
         self._reader = sessionmaker(
             engine.execution_options(**{READONLY_OPTION: True}), expire_on_commit=False
         )
@@ -81,11 +83,12 @@ class Store:
         # SQLite has one writer at a time; threads of one process queue on this lock instead of
         # in SQLite's busy handler, which sleeps in millisecond steps (other processes still
         # wait there: a CLI command, a second server, a backup).
-        with self._locked(wait) as options:
+        with self._locked(wait) as lock_ms:
             try:
-                with self.engine.connect() as conn:
-                    if options:
-                        conn.execution_options(**options)
+                engine = self._nowait_engine if lock_ms == 0 else self.engine
+                with engine.connect() as conn:
+                    if lock_ms:
+                        conn.execution_options(**{LOCK_TIMEOUT_OPTION: lock_ms})
                     with conn.begin():
                         yield conn
             except OperationalError as exc:
@@ -94,13 +97,13 @@ class Store:
                 raise
 
     @contextmanager
-    def _locked(self, wait: float | None) -> Iterator[dict[str, Any]]:
-        """Hold the in-process write lock (SQLite) for a transaction; yield the execution
-        options that bound the database's own lock wait to what is left of `wait`."""
+    def _locked(self, wait: float | None) -> Iterator[int | None]:
+        """Hold the in-process write lock (SQLite) for a transaction; yield what is left of
+        `wait` for the database's own lock wait, in ms (None: unbounded)."""
         lock = self._thread_lock
         if wait is None:
             with lock if lock is not None else contextlib.nullcontext():
-                yield {}
+                yield None
             return
         start = time.monotonic()
         # A worker thread may hold this lock while it waits out another process's transaction:
@@ -110,8 +113,7 @@ class Store:
         ):
             raise WriteBusy(wait)
         try:
-            left = max(0.0, wait - (time.monotonic() - start))
-            yield {LOCK_TIMEOUT_OPTION: int(left * 1000)}
+            yield int(max(0.0, wait - (time.monotonic() - start)) * 1000)
         finally:
             if lock is not None:
                 lock.release()
