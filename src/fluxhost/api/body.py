@@ -35,9 +35,8 @@ MAX_INT_DIGITS = 4300
 # Models documented as request bodies (by `openapi_body`); the app adds them to components.
 BODY_MODELS: list[type[BaseModel]] = []
 
-# A surrogate escape (\uD800-\uDFFF) or one encoded raw in UTF-8 (ED A0-BF ..), which
-# json.loads decodes with 'surrogatepass'. Either may still be a valid pair: a hint only.
-_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+# A surrogate escape (\uD800-\uDFFF): the decoder joins a valid pair, so a hint only.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # JSON tokens that can be refused, and strings (skipped whole, so their insides never match).
 _TOKEN = re.compile(
     r'"[^"\\]*(?:\\.[^"\\]*)*"|-?(?:Infinity|NaN)|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?', re.DOTALL
@@ -63,11 +62,6 @@ def _bounded_int(text: str) -> int:
     if len(text) > MAX_INT_DIGITS + 1:  # + 1: a sign; int() itself would say the same
         raise ValueError(f"integer of more than {MAX_INT_DIGITS} digits")
     return int(text)
-
-
-def _decoded(raw: bytes) -> str:
-    """The text json.loads parses for `raw` (it detects UTF-8/16/32, allowing surrogates)."""
-    return raw.decode(json.detect_encoding(raw), "surrogatepass")
 
 
 def _json_invalid(pos: int, error: str, doc: str) -> RequestValidationError:
@@ -127,28 +121,37 @@ def _surrogate_error(text: str) -> RequestValidationError:
     return _json_invalid(0, "Lone surrogate in string: not valid Unicode", text)
 
 
-def _may_hold_surrogates(raw: bytes) -> bool:
-    if json.detect_encoding(raw) not in ("utf-8", "utf-8-sig"):
-        return True  # UTF-16/32 can carry lone surrogates without a hint we look for
-    return (b"\\u" in raw or b"\xed" in raw) and _SURROGATE_HINT.search(raw) is not None
+def _holds_lone_surrogate(text: str, value: Any) -> bool:
+    # A surrogate decoded from the bytes (UTF-8 is decoded with 'surrogatepass', as json.loads
+    # does; UTF-16 pairs are joined) is unpaired wherever it is; an escaped one only if the
+    # decoder did not join it with the next, which the parsed value tells.
+    if not text.isascii() and _lone_surrogate(text) is not None:
+        return True
+    return ("\\u" in text and _SURROGATE_ESCAPE.search(text) is not None
+            and _find_lone_surrogate(value))
+
+
+# One decoder: json.loads with keyword arguments would build a new one for every body.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float,
+                            parse_int=_bounded_int)
 
 
 def decode_json(raw: bytes) -> Any:
-    """`raw` parsed as FastAPI's `request.json()` would, minus what cannot be stored or echoed.
-
-    Raises only `RequestValidationError` (422 json_invalid) or `HTTPException` (400)."""
+    """`raw` parsed as FastAPI's `request.json()` (json.loads) would, minus what cannot be
+    stored or echoed. Raises only `RequestValidationError` (422 json_invalid) or
+    `HTTPException` (400)."""
+    text = ""
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float,
-                           parse_int=_bounded_int)
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # as json.loads does
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise _json_invalid(exc.pos, exc.msg, exc.doc) from exc
     except _NotJson as exc:
-        text = _decoded(raw)
         raise _json_invalid(_refused_token_pos(text), str(exc), text) from exc
     except Exception as exc:  # UnicodeDecodeError, RecursionError, ValueError: as FastAPI
         raise HTTPException(status_code=400, detail=PARSE_ERROR) from exc
-    if _may_hold_surrogates(raw) and _find_lone_surrogate(value):
-        raise _surrogate_error(_decoded(raw))
+    if _holds_lone_surrogate(text, value):
+        raise _surrogate_error(text)
     return value
 
 
