@@ -187,3 +187,22 @@ def test_renderer_keeps_fastapi_s_rendering() -> None:
     assert cut == "..." and MAX_ECHO_DEPTH - 5 < levels < MAX_ECHO_DEPTH  # cut, not emptied
     surrogate = rendered(RequestValidationError([{**error, "input": "a\udfffb", "ctx": None}]))
     assert surrogate[1]["detail"][0]["input"] == "a\ufffdb"
+
+
+def test_client_gone_mid_body_is_400_as_fastapi() -> None:
+    import asyncio
+
+    from starlette.requests import Request
+
+    from fluxhost.api.body import read_body
+
+    messages = iter([{"type": "http.request", "body": b'{"a"', "more_body": True},
+                     {"type": "http.disconnect"}])
+
+    async def receive() -> Any:
+        return next(messages)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
+    with pytest.raises(HTTPException) as info:
+        asyncio.run(read_body(Request(scope, receive)))
+    assert (info.value.status_code, info.value.detail) == (400, PARSE_ERROR)
