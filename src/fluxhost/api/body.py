@@ -59,7 +59,7 @@ def _finite_float(text: str) -> float:
 
 
 def _bounded_int(text: str) -> int:
-    if len(text) > MAX_INT_DIGITS + 1:  # + 1: a sign; int() itself would say the same
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:  # int() itself says the same at its default
         raise ValueError(f"integer of more than {MAX_INT_DIGITS} digits")
     return int(text)
 
@@ -157,7 +157,7 @@ def decode_json(raw: bytes) -> Any:
 
 def _is_json(content_type: str | None) -> bool:
     if not content_type:
-        return True  # lenient, as FastAPI was before `strict_content_type` (curl -d works)
+        return True  # lenient, as FastAPI was before its `strict_content_type`
     if content_type == "application/json":
         return True  # the common case, without parsing parameters
     message = email.message.Message()
