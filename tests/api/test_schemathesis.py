@@ -1,0 +1,336 @@
+"""Schemathesis against the live server, on SQLite and on PostgreSQL.
+
+`fluxhost serve --workers 0` runs as a real process on loopback (tests/e2e/harness.py): no engine,
+so accepted tasks stay queued. Schemathesis' own engine (what `st run` drives) tests every
+operation of the served /openapi.json through all its phases: the schema's examples, coverage
+(boundary and invalid values, deterministic), fuzzing with valid (positive) and invalid
+(negative) inputs, and stateful sequences over links: those it infers (a training's
+`finetune_id` into the submits, details and delete) and the ones added here (every task id into
+get_result). Every response must be no 5xx,
+carry a documented status code and content type, match the documented schema for that status,
+and an operation documented with the APIKeyHeader scheme must refuse a request without the key.
+
+Requests carry a real key (`x-key`, through the APIKeyHeader scheme) and, about half the time,
+the finetune that key owns, a decodable image in the image fields and a valid training ZIP in
+`file_data`: so submits get past validation and the ownership 404, down to the database write.
+String and integer values are drawn now and then from a dictionary of awkward ones (NUL,
+over-long strings, integers beyond 64 bits): the inputs that make a database, not
+the validation, answer.
+
+(`schemathesis.pytest.from_fixture` cannot be used: schemathesis 4.32 sets pytest's
+`node._nodeid`, which pytest 9 no longer has. The engine gives the same phases, and every
+distinct failure at once rather than the first.)
+
+Runs are derandomized (fixed seed, `deterministic`, no example database, no cache) and bounded
+by examples, not time: MAX_EXAMPLES per operation and mode in fuzzing, STATEFUL_STEPS per
+stateful scenario. FUZZ_EXAMPLES in the environment scales a deeper local run (not FLUXHOST_*:
+tests/conftest.py clears those).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from schemathesis.engine import Status, events, from_schema
+
+from tests.e2e.conftest import provision
+from tests.e2e.harness import Node
+
+pytestmark = [pytest.mark.service, pytest.mark.slow]
+
+SEED = 20_250_601
+MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
+STATEFUL_STEPS = 10
+REQUEST_TIMEOUT = 30
+SERVER_ERROR = "ST101"  # schemathesis' failure code for a 5xx answer
+
+CHECKS = [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "ignored_auth",
+]
+# Not checked: positive_data_acceptance (the schema cannot say "a decodable image" or "a base64
+# ZIP", so schema-valid strings are rightly refused with 422) and negative_data_rejection.
+
+# Drawn now and then for any string / integer the schema asks for (and in negative mode).
+AWKWARD_STRINGS = ["\x00", "a\x00b", "x" * 70_000, "é" * 300, "%00", "../../etc"]
+AWKWARD_INTEGERS = [2**31, 2**32, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**30]
+
+
+@dataclass
+class Live:
+    engine: str
+    node: Node
+    key: str
+    finetune_id: str
+
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+
+def _png_b64(mode: str) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    color = (200, 30, 30, 128) if mode == "RGBA" else (200, 30, 30)
+    Image.new(mode, (64, 64), color).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _training_zip_b64() -> str:
+    png = base64.b64decode(_png_b64("RGB"))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.png", png)
+        zf.writestr("a.txt", b"a red square")
+        zf.writestr("b.png", png)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+         dev_model_dir: Path, dev_lora_file: Path) -> Iterator[Live]:
+    env = {
+        # No engine runs (--workers 0), so every accepted task stays active: with the default
+        # limit the key would answer 429 to everything after its 24th accepted submit.
+        "FLUXHOST_MAX_ACTIVE_TASKS_PER_KEY": "1000000",
+    }
+    if request.param == "postgresql":
+        import psycopg
+
+        pg_server: str = request.getfixturevalue("pg_server")
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        env["FLUXHOST_DATABASE_URL"] = pg_server.rsplit("/", 1)[0] + f"/{name}"
+    node = Node(data_dir=tmp_path_factory.mktemp(f"schemathesis-{request.param}"),
+                dev_model_dir=dev_model_dir, extra_env=env)
+    try:
+        key, finetune_id = provision(node, dev_lora_file, name="fuzz")
+        node.serve(workers=0)
+        yield Live(request.param, node, key, finetune_id)
+    finally:
+        node.stop_all()
+
+
+def schemathesis_config(live: Live, *, max_examples: int = MAX_EXAMPLES) -> schemathesis.Config:
+    image = _png_b64("RGBA")  # with alpha: the fill endpoint takes its mask from it
+    return schemathesis.Config.from_dict({
+        "seed": SEED,
+        "workers": 1,
+        # Keep going after an operation's first failure: a known, undocumented status code must
+        # not hide a 500 further down the same operation's examples.
+        "continue-on-failure": True,
+        "request-timeout": REQUEST_TIMEOUT,
+        "suppress-health-check": ["all"],
+        "cache": {"enabled": False},
+        "dictionaries": {
+            "finetune": {"values": [live.finetune_id]},
+            "image": {"values": [image]},
+            "training_zip": {"values": [_training_zip_b64()]},
+            "awkward_strings": {"values": AWKWARD_STRINGS},
+            "awkward_integers": {"values": AWKWARD_INTEGERS},
+        },
+        "parameters": {
+            "body.finetune_id": {"dictionary": "finetune", "probability": 0.5},
+            "query.finetune_id": {"dictionary": "finetune", "probability": 0.5},
+            **{f"body.{name}": {"dictionary": "image", "probability": 0.5}
+               for name in ("image_prompt", "image", "mask", "control_image")},
+            "body.file_data": {"dictionary": "training_zip", "probability": 0.5},
+        },
+        "auth": {"openapi": {"APIKeyHeader": {"api_key": live.key}}},
+        "generation": {
+            "mode": "all",
+            "max-examples": max_examples,
+            "deterministic": True,
+            "database": "none",
+            "dictionaries": {
+                "string": {"dictionary": "awkward_strings", "probability": 0.05},
+                "integer": {"dictionary": "awkward_integers", "probability": 0.05},
+            },
+        },
+        "checks": {
+            **{name: {"enabled": True} for name in CHECKS},
+            "positive_data_acceptance": {"enabled": False},
+            "negative_data_rejection": {"enabled": False},
+            "missing_required_header": {"enabled": False},
+            "unsupported_method": {"enabled": False},
+            "use_after_free": {"enabled": False},
+            "ensure_resource_availability": {"enabled": False},
+        },
+        "phases": {
+            "examples": {"enabled": True},
+            "coverage": {"enabled": True},
+            "fuzzing": {"enabled": True},
+            "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS},
+        },
+    })
+
+
+@dataclass
+class Finding:
+    operation: str
+    code: str
+    title: str
+    message: str
+    status: int | None
+    body: str
+    reproduce: str
+    phase: str
+
+    def render(self) -> str:
+        return (f"[{self.phase}] {self.operation}: {self.code} {self.title} "
+                f"-> {self.status} {self.body[:300]}\n    {self.message.strip()[:400]}\n"
+                f"    {self.reproduce}")
+
+
+@dataclass
+class RunResult:
+    findings: dict[tuple[Any, ...], Finding]
+    errors: list[str]
+    tested: set[str]
+    operations: set[str]
+    statuses: Counter[tuple[str, int]]
+    inferred_links: int
+
+    @property
+    def cases(self) -> int:
+        return sum(self.statuses.values())
+
+    def report_items(self) -> list[tuple[Finding, str]]:
+        return [(f, f.render()) for f in sorted(
+            self.findings.values(), key=lambda f: (f.operation, f.code, f.status or 0))]
+
+    def summary(self) -> str:
+        by_op: dict[str, list[str]] = {}
+        for (op, status), n in sorted(self.statuses.items()):
+            by_op.setdefault(op, []).append(f"{status}x{n}")
+        return "\n".join(f"  {op}: {' '.join(counts)}" for op, counts in sorted(by_op.items()))
+
+
+def run_schemathesis(schema: Any) -> RunResult:
+    """All phases through schemathesis' engine; every distinct failure, deduplicated."""
+    findings: dict[tuple[Any, ...], Finding] = {}
+    errors: list[str] = []
+    tested: set[str] = set()
+    statuses: Counter[tuple[str, int]] = Counter()
+    inferred_links = 0
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.FatalError):
+            raise event.exception
+        if isinstance(event, events.NonFatalError):
+            errors.append(f"{event.label}: {event.info.format()}")
+            continue
+        if isinstance(event, events.PhaseStarted) and isinstance(event.payload,
+                                                                  events.StatefulPhasePayload):
+            inferred_links = event.payload.inferred_transitions
+            continue
+        if not isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
+            continue
+        recorder = event.recorder
+        phase = getattr(event, "phase", "fuzzing")
+        if event.status != Status.SKIP:
+            tested.add(recorder.label)
+        for case_id, node in recorder.cases.items():
+            response = recorder.find_response(case_id=case_id)
+            if response is not None:
+                statuses[(node.value.operation.label, response.status_code)] += 1
+        for case_id, checks in recorder.checks.items():
+            for check in checks:
+                if check.status != Status.FAILURE or check.failure_info is None:
+                    continue
+                failure = check.failure_info.failure
+                response = recorder.find_response(case_id=case_id)
+                case = recorder.cases.get(case_id)
+                operation = failure.operation or (case.value.operation.label if case
+                                                  else recorder.label)
+                status = response.status_code if response is not None else None
+                key = (operation, failure.code, failure.title, status)
+                if key in findings:
+                    continue
+                body = response.content.decode("utf-8", "replace") if response is not None else ""
+                findings[key] = Finding(operation, failure.code, failure.title, failure.message,
+                                        status, body, check.failure_info.code_sample, str(phase))
+    operations = {result.ok().label for result in schema.get_all_operations()}
+    return RunResult(findings, errors, tested, operations, statuses, inferred_links)
+
+
+def served_schema_with_links(url: str) -> dict[str, Any]:
+    """The served /openapi.json, plus the OpenAPI links schemathesis cannot infer: every task an
+    operation creates can be polled (a submit's `id`, a training's `finetune_id`, which is its
+    task id) at get_result. Only `links` are added; nothing that validation reads changes."""
+    raw: dict[str, Any] = httpx.get(f"{url}/openapi.json", timeout=30).raise_for_status().json()
+    get_result = raw["paths"]["/v1/get_result"]["get"]["operationId"]
+    for operation in (item.get("post") for item in raw["paths"].values()):
+        if operation is None:
+            continue
+        schema_ref = json.dumps(operation["responses"].get("200", {}))
+        if "AsyncResponse" in schema_ref:
+            source = "$response.body#/id"
+        elif operation["operationId"] == "finetune_v1_finetune_post":
+            source = "$response.body#/finetune_id"
+        else:
+            continue
+        operation["responses"]["200"].setdefault("links", {})["PollResult"] = {
+            "operationId": get_result, "parameters": {"query.id": source}}
+    return raw
+
+
+@pytest.fixture(scope="module")
+def fuzzed(live: Live) -> RunResult:
+    """One schemathesis run per engine; the tests below read different parts of it."""
+    config = schemathesis_config(live)
+    config.projects.default.update(base_url=live.url)
+    schema = schemathesis.openapi.from_dict(served_schema_with_links(live.url), config=config)
+    result = run_schemathesis(schema)
+    print(f"schemathesis on {live.engine}: {result.cases} requests, "
+          f"{result.inferred_links} inferred links; statuses per operation:\n{result.summary()}")
+    return result
+
+
+def _fail(live: Live, result: RunResult, what: str, lines: list[str]) -> str:
+    return (f"{len(lines)} distinct {what} on {live.engine} ({result.cases} requests; x-key "
+            f"[Filtered] is the test's key):\n\n" + "\n\n".join(lines))
+
+
+def test_every_operation_was_fuzzed(live: Live, fuzzed: RunResult) -> None:
+    assert fuzzed.operations, "the served schema has no operations"
+    assert fuzzed.operations <= fuzzed.tested, sorted(fuzzed.operations - fuzzed.tested)
+    assert not fuzzed.errors, "\n".join(fuzzed.errors)
+
+
+def test_fuzzing_reached_past_validation(live: Live, fuzzed: RunResult) -> None:
+    """The key, the finetune id and the image / ZIP dictionaries work: every operation that
+    accepts something was answered 200 at least once, and the stateful phase followed links."""
+    accepted = {op for (op, status) in fuzzed.statuses if status == 200}
+    assert fuzzed.operations <= accepted, sorted(fuzzed.operations - accepted)
+    assert fuzzed.inferred_links > 0
+
+
+def test_no_server_errors(live: Live, fuzzed: RunResult) -> None:
+    lines = [line for f, line in fuzzed.report_items()
+             if f.code == SERVER_ERROR or (f.status or 0) >= 500]
+    assert not lines, _fail(live, fuzzed, "server errors", lines)
+
+
+def test_responses_match_the_served_schema(live: Live, fuzzed: RunResult) -> None:
+    """Documented status codes, content types and bodies; auth enforced where documented."""
+    lines = [line for f, line in fuzzed.report_items()
+             if f.code != SERVER_ERROR and (f.status or 0) < 500]
+    assert not lines, _fail(live, fuzzed, "schema conformance failures", lines)
