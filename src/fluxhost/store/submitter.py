@@ -14,8 +14,8 @@ API's 503), with nothing written. On PostgreSQL (network round trips) the writer
 every batch, so the loop never waits on the network, with the same bound on row-lock waits.
 
 One row that fails its insert (a value over a column bound, say) fails its whole transaction;
-the batch is then split in halves, recursively, so that only that row's submitter gets the
-error (`SubmissionRejected`) and every other row commits."""
+the writer thread then splits the batch in halves, recursively, so that only that row's
+submitter gets the error (`SubmissionRejected`) and every other row commits."""
 
 from __future__ import annotations
 
@@ -73,9 +73,11 @@ class TaskSubmitter:
 
     def _flush_pending(self) -> None:
         batch, self._pending = self._pending, []
-        busy = self._commit(batch, wait=0.0)
-        if busy:
-            self._hand_off(busy)
+        # wait=0 and no splitting: the loop only ever runs the one fast transaction; a busy
+        # lock or a failed batch goes to the writer thread.
+        rest = self._commit(batch, wait=0.0, split=False)
+        if rest:
+            self._hand_off(rest)
 
     def close(self) -> None:
         if self._thread is not None:
@@ -120,7 +122,7 @@ class TaskSubmitter:
         while batch:
             start = time.monotonic()
             wait = max(0.0, min(i.deadline for i in batch) - start)
-            busy = self._commit(batch, wait=wait)
+            busy = self._commit(batch, wait=wait, split=True)
             now = time.monotonic()
             for item in busy:
                 if item.deadline <= now:
@@ -129,10 +131,11 @@ class TaskSubmitter:
             if batch and now - start < wait:
                 time.sleep(_RETRY_PAUSE)
 
-    def _commit(self, batch: list[_Item], *, wait: float) -> list[_Item]:
+    def _commit(self, batch: list[_Item], *, wait: float, split: bool) -> list[_Item]:
         """Commit the batch in one transaction and resolve each item's future (its id, or why
         it was refused); return, unresolved, the items that did not get the write lock within
-        `wait` (nothing of theirs was written)."""
+        `wait`, and, unless `split`, those of a failed batch that splitting may save (nothing
+        of theirs was written)."""
         try:
             with self.store.write_core(wait=wait) as conn:
                 outcomes = insert_tasks(
@@ -141,7 +144,7 @@ class TaskSubmitter:
         except WriteBusy:
             return batch
         except Exception as exc:
-            return self._isolate(batch, exc, wait=wait)
+            return self._isolate(batch, exc, wait=wait, split=split)
         for item, refused in zip(batch, outcomes, strict=True):
             if refused is None:
                 _succeed(item, str(item.row["id"]))
@@ -149,13 +152,19 @@ class TaskSubmitter:
                 _fail(item, refused)
         return []
 
-    def _isolate(self, batch: list[_Item], exc: Exception, *, wait: float) -> list[_Item]:
+    def _isolate(
+        self, batch: list[_Item], exc: Exception, *, wait: float, split: bool
+    ) -> list[_Item]:
         """The batch's transaction failed. One bad row fails everybody's transaction, so
         split the batch until the row at fault is alone: only its submitter sees the error.
-        (Bisection: one bad row in n costs about 2·log2(n) transactions, not n.)"""
+        (Bisection: one bad row in n costs about 2·log2(n) transactions, not n; many bad rows
+        cost up to 2n, which is why it runs in the writer thread, never on the loop.)"""
         if len(batch) > 1 and may_be_one_rows_fault(exc):
+            if not split:
+                return batch
             mid = len(batch) // 2
-            return self._commit(batch[:mid], wait=wait) + self._commit(batch[mid:], wait=wait)
+            return (self._commit(batch[:mid], wait=wait, split=True)
+                    + self._commit(batch[mid:], wait=wait, split=True))
         refused = rejection(exc) if len(batch) == 1 else None
         if refused is not None:
             log.warning("submission refused by the database: %s", refused.reason,
