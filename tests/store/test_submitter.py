@@ -182,7 +182,7 @@ def test_bounded_writes_give_up_at_their_bound(sqlite_store: Store) -> None:
         t0 = time.monotonic()
         with pytest.raises(WriteBusy), sqlite_store.write_core(wait=0):
             pass
-        assert time.monotonic() - t0 < 0.2  # wait=0: not at all
+        assert time.monotonic() - t0 < 0.5  # wait=0: not at all
 
         t0 = time.monotonic()
         with pytest.raises(WriteBusy):
@@ -191,7 +191,7 @@ def test_bounded_writes_give_up_at_their_bound(sqlite_store: Store) -> None:
 
         t0 = time.monotonic()
         assert sqlite_store.ping() and get_task(sqlite_store, "nope") is None
-        assert time.monotonic() - t0 < 0.2  # reads never wait behind the writer
+        assert time.monotonic() - t0 < 0.5  # reads never wait behind the writer
     finally:
         holder.wait()
     assert task_count(sqlite_store, key) == 0 and active(sqlite_store, key) == 0
@@ -265,7 +265,7 @@ def test_the_event_loop_never_waits_on_the_write_lock(sqlite_store: Store) -> No
     finally:
         holder.wait()
         worker.join(30)
-    assert max_gap < 0.25, f"the event loop stalled for {max_gap:.3f} s"
+    assert max_gap < 0.5, f"the event loop stalled for {max_gap:.3f} s"
     assert isinstance(short_result, WriteBusy), short_result
     assert isinstance(long_result, str) and get_task(sqlite_store, long_result) is not None
     assert worker_done.is_set()
