@@ -24,8 +24,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL. Default: SQLite (WAL) at DATA_DIR/fluxhost.db."
     )
+    # Bounded to fit tasks.base_url (VARCHAR(500)) with room to spare: a longer one would make
+    # every submission fail its insert on PostgreSQL.
     public_base_url: str | None = Field(
-        None, description="Absolute base URL clients reach this server at (polling/sample URLs)."
+        None,
+        max_length=400,
+        pattern=r"^https?://[^\s]+$",
+        description="Absolute base URL clients reach this server at (polling/sample URLs).",
     )
     forwarded_allow_ips: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],

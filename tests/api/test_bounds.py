@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from fluxhost.api.app import create_app
+from fluxhost.api.errors import SUBMISSION_REFUSED
 from fluxhost.settings import Settings
 from fluxhost.store.models import Finetune, Task
 from fluxhost.wire.bounds import MAX_COMMENT_CHARS, MAX_TRIGGER_WORD_CHARS, SEED_MAX, SEED_MIN
@@ -313,23 +315,37 @@ def test_failed_task_insert_leaves_no_input_blobs(raw_client: TestClient, servic
     assert blobs(settings, "inputs") == []
 
 
-def test_real_insert_failure_leaves_no_blobs(make_settings: Callable[..., Settings],
-                                             services: Any, settings: Settings,
-                                             tenant: Tenant) -> None:
-    """A base URL over its VARCHAR(500) from the operator's own setting (not from a client):
-    PostgreSQL refuses the row; SQLite, which does not check VARCHAR lengths, stores it."""
-    long_base = make_settings(database_url=settings.database_url,
-                              public_base_url="https://example.com/" + "p" * 600)
-    with TestClient(create_app(long_base, services), raise_server_exceptions=False) as c:
-        fill = c.post(FILL, headers=tenant.headers,
-                      json={"finetune_id": tenant.finetune_id, "image": png_b64(mode="RGBA")})
-        train = c.post(FINETUNE, headers=tenant.headers, json=training_body())
+def test_real_insert_failure_leaves_no_blobs(services: Any, settings: Settings, tenant: Tenant,
+                                             raw_client: TestClient,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base URL over its VARCHAR(500) (something the border checks make impossible, forced
+    here past them): PostgreSQL refuses the row, and the submission is answered 400 with no
+    blob left; SQLite, which does not check VARCHAR lengths, stores it."""
+    from fluxhost.api.routers import finetunes, generate
+
+    long_base = "https://example.com/" + "p" * 600
+    monkeypatch.setattr(generate, "base_url", lambda *_: long_base)
+    monkeypatch.setattr(finetunes, "base_url", lambda *_: long_base)
+    fill = raw_client.post(FILL, headers=tenant.headers,
+                           json={"finetune_id": tenant.finetune_id, "image": png_b64(mode="RGBA")})
+    train = raw_client.post(FINETUNE, headers=tenant.headers, json=training_body())
     if services.store.is_postgres:
-        assert fill.status_code == 500 and train.status_code == 500
+        assert fill.status_code == 400 and train.status_code == 400, (fill.text, train.text)
+        assert fill.json() == {"detail": SUBMISSION_REFUSED} == train.json()
         assert blobs(settings, "inputs") == [] and blobs(settings, "training") == []
         assert counts(services) == (0, 1)
     else:
         assert fill.status_code == 200 and train.status_code == 200
+
+
+def test_public_base_url_is_bounded_to_fit_its_column(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with pytest.raises(ValidationError):
+        make_settings(public_base_url="https://example.com/" + "p" * 600)
+    with pytest.raises(ValidationError):
+        make_settings(public_base_url="example.com")
+    assert make_settings(public_base_url="https://example.com/api").public_base_url
 
 
 # --- delivery caching ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from fluxhost.api.routers import delivery, docs, finetunes, generate, health, re
 from fluxhost.services import Services, build_services
 from fluxhost.settings import Settings
 from fluxhost.store.store import WriteBusy
+from fluxhost.store.tasks import SubmissionRejected
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> Response:
         return error_response(exc, f"{request.method} {request.url.path}")
 
-    # WriteBusy by name: a 503 is an answer, not a crash (the `Exception` catch-all re-raises).
-    for exc_class in (StarletteHTTPException, RequestValidationError, WriteBusy, Exception):
+    # WriteBusy and SubmissionRejected by name: a 503 or 400 is an answer, not a crash (the
+    # `Exception` catch-all re-raises).
+    for exc_class in (StarletteHTTPException, RequestValidationError, WriteBusy,
+                      SubmissionRejected, Exception):
         app.add_exception_handler(exc_class, handle)

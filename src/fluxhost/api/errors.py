@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from fluxhost.store.store import WriteBusy
+from fluxhost.store.tasks import SubmissionRejected
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 BUSY_DETAIL = ("Service busy: the database could not take this write in time; nothing was "
                "stored, retry later")
 BUSY_RETRY_AFTER = "1"
+# The border checks keep every value inside its column, so this answers only what they missed;
+# the reason (database internals) goes to the log, not to the client.
+SUBMISSION_REFUSED = "The submission was refused by the database: a value is outside its bounds"
 
 INTERNAL_ERROR = b'{"detail":"Internal Server Error"}'
 # Echoed containers deeper than this are cut (the encoders recurse; bodies may nest ~1000 deep).
@@ -109,6 +113,9 @@ def _render(exc: Exception, where: str) -> Response:
     if isinstance(exc, WriteBusy):
         log.warning("write lock busy on %s: %s; answered 503", where, exc)
         return json_response({"detail": BUSY_DETAIL}, 503, {"Retry-After": BUSY_RETRY_AFTER})
+    if isinstance(exc, SubmissionRejected):
+        log.warning("submission refused on %s: %s; answered 400", where, exc.reason)
+        return json_response({"detail": SUBMISSION_REFUSED}, 400)
     log.error("unhandled error on %s", where, exc_info=exc)
     return internal_error()
 
