@@ -49,6 +49,8 @@ class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         Index("ix_tasks_claim", "state", "created_at"),
+        # The claim filters on the pipeline kinds the worker serves (migration 0002).
+        Index("ix_tasks_kind_claim", "state", "kind", "created_at"),
         Index("ix_tasks_key_state", "key_id", "state"),
         Index("ix_tasks_expires", "expires_at"),
     )
@@ -58,6 +60,10 @@ class Task(Base):
     endpoint: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     base_url: Mapped[str] = mapped_column(String(500))
+    # The pipeline kind that runs it (base, fill, canny, depth; "training"): a worker claims
+    # only the kinds it serves. The finetune it applies, for adapter affinity (None: training).
+    kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    finetune_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     state: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done
     status: Mapped[str] = mapped_column(String(32), default="Pending")
@@ -99,3 +105,17 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class WorkerProcess(Base):
+    """The live worker processes: registered at start, `last_seen` refreshed while running,
+    deleted on a clean stop (a killed one ages out), so a kind no live worker serves shows."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    kinds: Mapped[str] = mapped_column(String(200))  # comma-separated
+    started_at: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float] = mapped_column(Float, index=True)

@@ -6,7 +6,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -23,6 +23,29 @@ from fluxhost.store.store import Store, WriteBusy
 ACTIVE_STATES = ("queued", "running")
 # params[INPUTS_PARAM] maps an input field to the blob holding its bytes; purged with the task.
 INPUTS_PARAM = "_input_blobs"
+
+# The pipeline kind each endpoint runs on; a task's kind is stored at submit so that a worker
+# claims only what it can run. Training tasks (endpoint "finetune") have kind "training".
+ENDPOINT_KINDS: dict[str, str] = {
+    "flux-pro-finetuned": "base",
+    "flux-pro-1.1-ultra-finetuned": "base",
+    "flux-pro-1.0-fill-finetuned": "fill",
+    "flux-pro-1.0-canny-finetuned": "canny",
+    "flux-pro-1.0-depth-finetuned": "depth",
+}
+TRAINING_KIND = "training"
+TASK_KINDS = (*dict.fromkeys(ENDPOINT_KINDS.values()), TRAINING_KIND)
+# PostgreSQL channel of "tasks were queued" (payload: their kinds, comma-separated; empty:
+# any kind). Sent in the inserting transaction, so it is delivered only once they committed.
+NOTIFY_CHANNEL = "fluxhost_tasks"
+
+
+def task_kind(endpoint: str) -> str:
+    """The kind of a task of `endpoint` (an unknown endpoint is its own kind: no worker serves
+    it, which `workers.unserved_queued_by_kind` shows)."""
+    if endpoint == "finetune":
+        return TRAINING_KIND
+    return ENDPOINT_KINDS.get(endpoint, endpoint[:16])
 
 
 class TooManyActiveTasks(Exception):
@@ -77,10 +100,14 @@ def task_row(
     webhook_secret: str | None,
 ) -> dict[str, Any]:
     """The column values of a new queued task."""
+    finetune_id = params.get("finetune_id") if endpoint != "finetune" else None
     return {
         "id": task_id or str(uuid.uuid4()),
         "key_id": key_id,
         "endpoint": endpoint,
+        "kind": task_kind(endpoint),
+        # Only for the claim's adapter affinity: a value that is no id is simply never resident.
+        "finetune_id": finetune_id if _fits_id(finetune_id) else None,
         "params": params,
         "base_url": base_url,
         "state": "queued",
@@ -90,6 +117,10 @@ def task_row(
         "webhook_secret": webhook_secret,
         "created_at": store.now(),
     }
+
+
+def _fits_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 36
 
 
 def submit_task(
@@ -133,7 +164,16 @@ def insert_tasks(
         conn.execute(_ADD_ACTIVE, {"key_id": key_id, "n": n})
     if accepted:
         conn.execute(INSERT_TASK, accepted)
+        if is_postgres:
+            notify_queued(conn, {str(row["kind"]) for row in accepted})
     return outcomes
+
+
+def notify_queued(conn: Connection, kinds: set[str]) -> None:
+    """Wake listening workers (PostgreSQL): queued inside the caller's transaction, so it is
+    delivered on commit and never for a rolled-back insert. One per transaction however many
+    rows (PostgreSQL also folds identical notifications of a transaction into one)."""
+    conn.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": ",".join(sorted(kinds))})
 
 
 # Core statements, built once.
@@ -145,6 +185,7 @@ _ADD_ACTIVE = (
     .values(active_tasks=ApiKey.active_tasks + bindparam("n"))
 )
 INSERT_TASK = insert(Task.__table__)  # type: ignore[arg-type]
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 def get_task(store: Store, task_id: str) -> Task | None:

@@ -8,16 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fluxhost.settings import Settings
-from fluxhost.store.tasks import INPUTS_PARAM
+
+# ENDPOINT_KINDS lives in the store: a task's kind is written on its row at submit.
+from fluxhost.store.tasks import ENDPOINT_KINDS, INPUTS_PARAM
 from fluxhost.wire import parse_aspect_ratio
 
-ENDPOINT_KINDS: dict[str, str] = {
-    "flux-pro-finetuned": "base",
-    "flux-pro-1.1-ultra-finetuned": "base",
-    "flux-pro-1.0-fill-finetuned": "fill",
-    "flux-pro-1.0-canny-finetuned": "canny",
-    "flux-pro-1.0-depth-finetuned": "depth",
-}
+__all__ = ["ENDPOINT_KINDS", "Plan", "plan", "ultra_size"]
 
 
 # `flux-pro-finetuned` has no strength field for its image prompt: Redux at full strength,
