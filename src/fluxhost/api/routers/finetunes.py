@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from fluxhost.api.auth import SECURITY, require_key
-from fluxhost.api.body import VALIDATION_ERROR_RESPONSE, openapi_body, parse_body
+from fluxhost.api.body import openapi_body, parse_body
+from fluxhost.api.responses import BODY_WRITE, errors
 from fluxhost.api.routers.generate import forget_finetune
 from fluxhost.api.urls import base_url
 from fluxhost.api.validation import (
@@ -43,8 +44,6 @@ from fluxhost.wire.finetunes import (
 
 router = APIRouter()
 EXTRA = {"security": SECURITY}
-# Bodies are parsed by hand (api/body.py), so FastAPI would not document their 422 itself.
-BODY_422: dict[int | str, dict[str, Any]] = {422: VALIDATION_ERROR_RESPONSE}
 UTILITY: list[str | Enum] = ["Utility"]
 
 
@@ -62,7 +61,7 @@ def _iso(ts: float) -> str:
 
 # response_model=None: the provider documents this answer as a bare `{}` schema.
 @router.post("/v1/finetune", tags=["Tasks"], summary="Finetune", response_model=None,
-             operation_id="finetune_v1_finetune_post", responses=BODY_422,
+             operation_id="finetune_v1_finetune_post", responses=errors(*BODY_WRITE, 429, body=True),
              openapi_extra={**EXTRA, "requestBody": openapi_body(FinetuneInputs)})
 async def create_finetune(
     request: Request, key: KeyInfo = Depends(require_key)
@@ -96,7 +95,7 @@ async def create_finetune(
                     params=params, base_url=base,
                     webhook_url=webhook, webhook_secret=body.webhook_secret)
     try:
-        svc.blobs.put(blob_key, data)
+        await run_in_threadpool(svc.blobs.put, blob_key, data)  # a network round trip on S3
         # In a thread, bounded: the write may wait for another process's lock (503 past it).
         await run_in_threadpool(partial(
             store_training, svc.store, finetune_id=finetune_id, owner_key_id=key.id,
@@ -129,7 +128,8 @@ def _read_dataset(data: bytes) -> int:
             summary="Finetune Details",
             description="Get details about the training parameters and other metadata connected "
             "to a specific finetune_id that was created by the user.",
-            operation_id="finetune_details_v1_finetune_details_get", openapi_extra=EXTRA)
+            operation_id="finetune_details_v1_finetune_details_get", openapi_extra=EXTRA,
+            responses=errors(403, 404))
 async def finetune_details(
     request: Request, finetune_id: str = Query(..., title="Finetune Id"),
     key: KeyInfo = Depends(require_key),
@@ -152,7 +152,8 @@ async def finetune_details(
 @router.get("/v1/my_finetunes", response_model=MyFinetunesResponse, tags=UTILITY,
             summary="My Finetunes",
             description="List all finetune_ids created by the user",
-            operation_id="my_finetunes_v1_my_finetunes_get", openapi_extra=EXTRA)
+            operation_id="my_finetunes_v1_my_finetunes_get", openapi_extra=EXTRA,
+            responses=errors(403))
 async def my_finetunes(
     request: Request, key: KeyInfo = Depends(require_key)
 ) -> MyFinetunesResponse:
@@ -163,7 +164,7 @@ async def my_finetunes(
 @router.post("/v1/delete_finetune", response_model=DeleteFinetuneResponse, tags=UTILITY,
              summary="Delete Finetune", description="Delete a finetune_id that was created by "
              "the user", operation_id="delete_finetune_v1_delete_finetune_post",
-             responses=BODY_422,
+             responses=errors(*BODY_WRITE, 404, body=True),
              openapi_extra={**EXTRA, "requestBody": openapi_body(DeleteFinetuneInputs)})
 async def delete(
     request: Request, key: KeyInfo = Depends(require_key)

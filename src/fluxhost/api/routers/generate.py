@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from PIL import Image
 
 from fluxhost.api.auth import SECURITY, require_key
-from fluxhost.api.body import VALIDATION_ERROR_RESPONSE, openapi_body, parse_body
+from fluxhost.api.body import openapi_body, parse_body
 from fluxhost.api.cache import TTLCache
+from fluxhost.api.responses import BODY_WRITE, errors
 from fluxhost.api.urls import base_url
 from fluxhost.api.validation import (
     check_prompt,
@@ -32,7 +34,6 @@ from fluxhost.webhooks.targets import check_url_literal
 from fluxhost.wire import (
     AsyncResponse,
     AsyncWebhookResponse,
-    ErrorDetail,
     FinetuneCannyInputs,
     FinetuneDepthInputs,
     FinetuneFluxProFillInputs,
@@ -162,8 +163,9 @@ async def submit(
         params[name] = None
     params[INPUTS_PARAM] = input_keys
     try:
-        for name, blob_key in input_keys.items():
-            svc.blobs.put(blob_key, images[name])
+        if input_keys:  # off the event loop: on S3 each put is a network round trip
+            puts = {blob_key: images[name] for name, blob_key in input_keys.items()}
+            await run_in_threadpool(_put_blobs, svc, puts)
         await svc.submitter.submit(
             task_id=task_id,
             key_id=key.id,
@@ -192,6 +194,11 @@ async def submit(
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
+def _put_blobs(svc: Services, blobs: dict[str, bytes]) -> None:
+    for blob_key, data in blobs.items():
+        svc.blobs.put(blob_key, data)
+
+
 def _drop_blobs(svc: Services, keys: Iterable[str]) -> None:
     for blob_key in keys:
         try:
@@ -200,12 +207,6 @@ def _drop_blobs(svc: Services, keys: Iterable[str]) -> None:
             log.warning("could not delete orphan blob %s", blob_key, exc_info=True)
 
 
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorDetail, "description": "Missing or invalid x-key"},
-    404: {"model": ErrorDetail, "description": "Unknown finetune_id, or one owned by another key"},
-    413: {"model": ErrorDetail, "description": "Request body too large"},
-    429: {"model": ErrorDetail, "description": "Too many active tasks for this key"},
-}
 SubmitAnswer = AsyncResponse | AsyncWebhookResponse
 # Documented in components by the app's openapi() (no route declares them as a parameter).
 GENERATION_MODELS: list[type[GenerationInputs]] = []
@@ -235,7 +236,7 @@ def _route(
         summary=summary,
         description=description,
         operation_id=operation_id,
-        responses={**RESPONSES, 422: VALIDATION_ERROR_RESPONSE},
+        responses=errors(*BODY_WRITE, 404, 429, body=True),
         openapi_extra={"security": SECURITY, "requestBody": openapi_body(model)},
     )(handler)
 

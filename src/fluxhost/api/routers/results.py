@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from fluxhost.api.auth import NOT_AUTHENTICATED, optional_key
+from fluxhost.api.responses import errors
 from fluxhost.api.urls import base_url
 from fluxhost.api.validation import plausible_id
 from fluxhost.render import not_found_body, result_body
@@ -24,7 +25,10 @@ router = APIRouter(tags=["Utility"])
     summary="Get Result",
     description="An endpoint for getting generation task result.",
     operation_id="get_result_v1_get_result_get",
-    responses={404: {"model": ResultResponse, "description": "Task not found"}},
+    responses={
+        **errors(400, 403),
+        404: {"model": ResultResponse, "description": "Task not found"},
+    },
 )
 async def get_result(
     request: Request,
