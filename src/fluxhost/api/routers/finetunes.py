@@ -61,7 +61,8 @@ def _iso(ts: float) -> str:
 
 # response_model=None: the provider documents this answer as a bare `{}` schema.
 @router.post("/v1/finetune", tags=["Tasks"], summary="Finetune", response_model=None,
-             operation_id="finetune_v1_finetune_post", responses=errors(*BODY_WRITE, 429, body=True),
+             operation_id="finetune_v1_finetune_post",
+             responses=errors(*BODY_WRITE, 429, body=True),
              openapi_extra={**EXTRA, "requestBody": openapi_body(FinetuneInputs)})
 async def create_finetune(
     request: Request, key: KeyInfo = Depends(require_key)
