@@ -117,6 +117,28 @@ def pg_server() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """An S3-protocol server (moto's, a real HTTP server in its own process) for the session;
+    yields its endpoint URL."""
+    from tests.s3 import moto_available, s3_server_process
+
+    if not moto_available():
+        if os.environ.get("CI"):
+            raise RuntimeError("moto[server] is not installed (the dev extra installs it)")
+        pytest.skip("moto[server] not installed (the dev extra installs it)")
+    with s3_server_process() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_url(s3_server: str) -> str:
+    """A fresh, empty bucket on the session's S3 server: `s3://BUCKET/PREFIX`."""
+    from tests.s3 import create_bucket
+
+    return create_bucket(s3_server)
+
+
 @pytest.fixture
 def pg_url(pg_server: str) -> str:
     """A fresh, empty database on the session's cluster."""

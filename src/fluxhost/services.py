@@ -6,7 +6,8 @@ import threading
 from dataclasses import dataclass, field
 
 from fluxhost.settings import Settings
-from fluxhost.storage import BlobStore, LocalBlobStore, UrlSigner, load_signing_key
+from fluxhost.storage import BlobStore, UrlSigner, load_signing_key
+from fluxhost.storage.factory import open_blob_store
 from fluxhost.store import Store
 from fluxhost.store.submitter import TaskSubmitter
 
@@ -28,7 +29,7 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
     return Services(
         settings=settings,
         store=store,
-        blobs=LocalBlobStore(settings.resolved_blob_dir),
+        blobs=open_blob_store(settings),
         signer=UrlSigner(key, settings.signed_url_ttl_seconds),
         submitter=TaskSubmitter(store, timeout=settings.submit_timeout_seconds),
     )

@@ -73,6 +73,21 @@ class Settings(BaseSettings):
     signed_url_ttl_seconds: int = Field(600, ge=1)
     result_retention_seconds: int = Field(7 * 24 * 3600, ge=1)
     blob_dir: Path | None = Field(None, description="Local blob store. Default: DATA_DIR/blobs.")
+    blob_url: str | None = Field(
+        None, description="Where blobs live: s3://BUCKET/PREFIX (any S3-compatible store), "
+        "file:///dir or a directory. Default: BLOB_DIR. Credentials: the AWS environment.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint for MinIO, R2, garage, ... (default: AWS S3)."
+    )
+    blob_cache_dir: Path | None = Field(
+        None, description="Local copies of remote blobs read by path (LoRA weights). "
+        "Default: DATA_DIR/cache/blobs.",
+    )
+    delivery_redirect: bool = Field(
+        False, description="On a store that presigns (S3), answer a valid delivery URL with a "
+        "307 to a presigned URL instead of streaming through the API (clients must reach it).",
+    )
 
     # --- webhooks -------------------------------------------------------------------------------
     webhook_allow_private: bool = Field(
@@ -152,6 +167,10 @@ class Settings(BaseSettings):
     @property
     def resolved_blob_dir(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def resolved_blob_cache_dir(self) -> Path:
+        return self.blob_cache_dir or self.data_dir / "cache" / "blobs"
 
     @property
     def uses_dev_models(self) -> bool:

@@ -252,7 +252,8 @@ class Worker:
             return _error(f"finetune {p.finetune_id} no longer exists")
         if finetune.status != "Ready" or not finetune.lora_blob:
             return _error(f"finetune {p.finetune_id} is not ready (status {finetune.status})")
-        path = self.svc.blobs.path(finetune.lora_blob)
+        # A local file for diffusers: on S3, downloaded once per node into the blob cache.
+        path = self.svc.blobs.local_path(finetune.lora_blob)
         if path is None:
             return _error(f"finetune {p.finetune_id}: its LoRA weights are missing from storage")
         return LoraSpec(key=finetune.id, path=path, strength=p.finetune_strength)

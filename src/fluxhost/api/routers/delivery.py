@@ -1,4 +1,9 @@
-"""Signed, expiring downloads of result images."""
+"""Signed, expiring downloads of result images.
+
+The API serves the bytes itself whatever the store (a local file by sendfile, an S3 object
+streamed in chunks), so `result.sample` works for a client that reaches only the API, and the
+signature and expiry are the API's own. `FLUXHOST_DELIVERY_REDIRECT` trades that for a 307 to a
+presigned URL (the bytes then skip the API, but the client must reach the bucket)."""
 
 from __future__ import annotations
 
@@ -6,10 +11,10 @@ import math
 import time
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from fluxhost.services import Services
-from fluxhost.storage.blobs import BadBlobKey, content_type_for
+from fluxhost.storage.blobs import BadBlobKey, BlobStoreError, content_type_for
 
 router = APIRouter(tags=["Delivery"])
 
@@ -23,17 +28,36 @@ def download(
     problem = svc.signer.verify(blob_key, exp, sig, now=now)
     if problem is not None:
         raise HTTPException(status_code=403, detail=problem)
+    headers = {"Cache-Control": f"private, max-age={_remaining(exp, now)}"}
     try:
-        path = svc.blobs.path(blob_key)
+        if svc.settings.delivery_redirect:
+            redirect = _presigned(svc, blob_key, _remaining(exp, now))
+            if redirect is not None:
+                return redirect
+        blob = svc.blobs.open(blob_key)
     except BadBlobKey as exc:
         raise HTTPException(status_code=404, detail="Not found") from exc
-    if path is None:
+    except BlobStoreError as exc:  # the bucket is unreachable: the URL stays good, retry later
+        raise HTTPException(status_code=503, detail="Storage unavailable",
+                            headers={"Retry-After": "1"}) from exc
+    if blob is None:
         raise HTTPException(status_code=404, detail="Not found")
-    return FileResponse(
-        path,
-        media_type=content_type_for(blob_key),
-        headers={"Cache-Control": f"private, max-age={_remaining(exp, now)}"},
-    )
+    media_type = content_type_for(blob_key)
+    if blob.path is not None:
+        return FileResponse(blob.path, media_type=media_type, headers=headers)
+    return StreamingResponse(blob.chunks, media_type=media_type,
+                             headers={**headers, "Content-Length": str(blob.size)})
+
+
+def _presigned(svc: Services, blob_key: str, remaining: int) -> Response | None:
+    """A 307 to the store's own URL, valid no longer than this one; None where the store has
+    none. Checked first, so an expired-and-purged result is this API's 404, not the store's."""
+    if not svc.blobs.exists(blob_key):
+        raise HTTPException(status_code=404, detail="Not found")
+    url = svc.blobs.presign(blob_key, max(1, remaining))
+    if url is None:
+        return None
+    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
 
 
 def _remaining(exp: str, now: float) -> int:
