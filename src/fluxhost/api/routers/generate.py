@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from PIL import Image
 
@@ -193,11 +192,6 @@ async def submit(
     else:
         answer = AsyncResponse(id=task_id, polling_url=polling_url)
     return Response(answer.model_dump_json(), media_type="application/json")
-
-
-def _put_blobs(svc: Services, blobs: dict[str, bytes]) -> None:
-    for blob_key, data in blobs.items():
-        svc.blobs.put(blob_key, data)
 
 
 def _put_blobs(svc: Services, blobs: dict[str, bytes]) -> None:
