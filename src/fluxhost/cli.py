@@ -1,4 +1,4 @@
-"""The `fluxhost` command: serve, worker, keys, finetunes."""
+"""The `fluxhost` command: serve, worker, db, keys, finetunes."""
 
 from __future__ import annotations
 
@@ -65,13 +65,27 @@ def _parser() -> argparse.ArgumentParser:
                        help="embedded worker threads (0: API only)")
     serve.add_argument("--dev", action="store_true",
                        help="create a dev key and dev finetune, print a first curl")
+    serve.add_argument("--migrate", action="store_true", default=None,
+                       help="migrate the schema to head first (see FLUXHOST_AUTO_MIGRATE)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run workers only (no HTTP)")
     worker.add_argument("--concurrency", type=int, default=1)
     worker.add_argument("--no-webhooks", action="store_true",
                         help="leave webhook delivery to other processes")
+    worker.add_argument("--migrate", action="store_true", default=None,
+                        help="migrate the schema to head first (see FLUXHOST_AUTO_MIGRATE)")
+    worker.add_argument("--metrics-port", type=int, default=None,
+                        help="serve this process's Prometheus metrics on this port "
+                        "(default: $FLUXHOST_METRICS_PORT; unset: none)")
     worker.set_defaults(func=cmd_worker)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers()
+    d = db.add_parser("upgrade", help="migrate the schema to this build's head")
+    d.set_defaults(func=cmd_db_upgrade)
+    d = db.add_parser("current", help="show the schema revision and this build's head")
+    d.add_argument("--check", action="store_true", help="exit 1 unless the schema is at head")
+    d.set_defaults(func=cmd_db_current)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers()
     k = keys.add_parser("create", help="create a key; prints it once")
@@ -107,10 +121,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _services(settings: Settings) -> Any:
+def _services(settings: Settings, migrate: bool | None = None) -> Any:
+    """The services, on a database whose schema is at this build's head: migrated first when
+    `migrate` (or by default, see Settings.auto_migrate), else a one-line refusal."""
     from fluxhost.services import build_services
+    from fluxhost.store.schema import SchemaProblem, migrates_by_default, open_checked
 
-    return build_services(settings)
+    url = settings.resolved_database_url
+    if migrate is None:
+        migrate = migrates_by_default(url, settings.auto_migrate)
+    try:
+        store = open_checked(url, migrate_schema=migrate)
+    except SchemaProblem as exc:
+        raise CliError(str(exc)) from exc
+    return build_services(settings, store)
 
 
 # --- serve / worker ------------------------------------------------------------------------
@@ -122,7 +146,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     updates = {k: v for k, v in {"host": args.host, "port": args.port,
                                  "workers": args.workers}.items() if v is not None}
     settings = settings.model_copy(update=updates)
-    svc = _services(settings)
+    svc = _services(settings, args.migrate)
     app = create_app(settings, svc)
     url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
     if settings.uses_dev_models:
@@ -166,8 +190,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if settings.uses_dev_models:
         print(DEV_BANNER, file=sys.stderr, flush=True)
-    svc = _services(settings)
+    svc = _services(settings, args.migrate)
     runtime = Runtime(svc, workers=args.concurrency, dispatch_webhooks=not args.no_webhooks)
+    _serve_worker_metrics(runtime, args.metrics_port or settings.metrics_port)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -182,6 +207,48 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         pass
     runtime.stop(grace_seconds=settings.shutdown_grace_seconds)
     return 0
+
+
+def _serve_worker_metrics(runtime: Any, port: int | None) -> None:
+    if port is None:
+        return
+    from fluxhost.metrics.server import serve_process_metrics
+
+    try:
+        serve_process_metrics(runtime, port)
+    except OSError as exc:
+        raise CliError(f"cannot serve metrics on port {port}: {exc}") from exc
+    log.info("metrics served", extra={"port": port, "path": "/metrics"})
+
+
+# --- db --------------------------------------------------------------------------------------
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from fluxhost.store.schema import SchemaProblem, open_checked
+
+    try:
+        # db.migrate, as `serve --migrate` runs it (one migrator at a time on PostgreSQL).
+        open_checked(settings.resolved_database_url, migrate_schema=True).dispose()
+    except SchemaProblem as exc:
+        raise CliError(str(exc)) from exc
+    return cmd_db_current(args, settings)
+
+
+def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fluxhost.store.db import make_engine
+    from fluxhost.store.schema import behind_message, current_revision, schema_head
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        revision = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise CliError(f"cannot reach the database: {str(exc).splitlines()[0]}") from exc
+    finally:
+        engine.dispose()
+    problem = behind_message(revision)
+    print(f"{revision or '(empty)'} ({'head' if problem is None else f'head is {schema_head()}'})")
+    return 1 if problem is not None and getattr(args, "check", False) else 0
 
 
 # --- keys ------------------------------------------------------------------------------------

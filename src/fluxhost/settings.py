@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     # --- serving ----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
+    auto_migrate: bool | None = Field(
+        None, description="Migrate the schema to this build's head when `serve`, `worker` or "
+        "another command starts. Unset: yes on SQLite, no on PostgreSQL, where a shared schema "
+        "moves with `fluxhost db upgrade` as a release step; a process then refuses to start "
+        "on a schema that is behind (so does one with false, on any database).",
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="`fluxhost worker`: serve this process's metrics "
+        "(Prometheus text format) on this port. Unset: no metrics server (the API's /metrics "
+        "still has the fleet-wide figures).",
+    )
     workers: int = Field(1, ge=0, description="Embedded worker threads in `serve` (0 = API only).")
     max_active_tasks_per_key: int = Field(24, ge=1)
     submit_timeout_seconds: float = Field(
@@ -65,11 +76,6 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, description="Claims of one task before it ends Error.")
     poll_interval_seconds: float = Field(0.25, gt=0, description="Idle worker DB poll period.")
     shutdown_grace_seconds: float = Field(30.0, ge=0)
-    overlap_postprocess: bool = Field(
-        True, description="Finish a generated image (output moderation, encoding, blob write, "
-        "finishing transaction) on a thread of its own while the worker starts its next task; "
-        "false = sequential, one task at a time end to end.",
-    )
 
     # --- delivery -----------------------------------------------------------------------------
     signing_key: str | None = Field(

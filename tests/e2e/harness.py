@@ -49,6 +49,10 @@ class Node:
             FLUXHOST_HEARTBEAT_SECONDS="0.2",
             FLUXHOST_POLL_INTERVAL_SECONDS="0.05",
             FLUXHOST_LOG_FORMAT="json",
+            # On PostgreSQL a process migrates only when told to (the operator's default is
+            # `fluxhost db upgrade` as a step; tests/cli/test_db.py covers that): these
+            # deployments start on a fresh database.
+            FLUXHOST_AUTO_MIGRATE="true",
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",
         )

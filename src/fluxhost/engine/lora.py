@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxhost.engine.types import InvalidLora
+from fluxhost.metrics.process import ADAPTER_EVICTIONS, ADAPTER_HITS, ADAPTER_LOADS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _TEXT_ENCODER_PREFIX = "text_encoder."
@@ -91,10 +92,13 @@ class LoraCache:
             while len(state.loaded) >= self.capacity:
                 _, old = state.loaded.popitem(last=False)
                 pipe.delete_adapters(old)
+                ADAPTER_EVICTIONS.inc()
             name = adapter_name(key)
+            ADAPTER_LOADS.inc()  # attempted: a file that fails to load is a miss all the same
             self._load(pipe, key, name, path)
             state.loaded[key] = name
         else:
+            ADAPTER_HITS.inc()
             state.loaded.move_to_end(key)
         # A fresh adapter joins layers that may still carry a previous disable_lora() flag, so
         # enable explicitly rather than trusting the tracked state.

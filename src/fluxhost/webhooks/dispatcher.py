@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from fluxhost import render
+from fluxhost.metrics.process import WEBHOOK_ATTEMPTS
 from fluxhost.settings import Settings
 from fluxhost.storage.signing import UrlSigner
 from fluxhost.store import outbox
@@ -170,12 +171,14 @@ class WebhookDispatcher:
         }
         if result.delivered:
             outbox.mark_delivered(self.store, row.id, self.owner)
+            WEBHOOK_ATTEMPTS.labels("delivered").inc()
             log.info("webhook delivered", extra={**fields, "outcome": "delivered"})
             return
         retry_in = None if result.permanent else self._retry_delay(row.attempts)
         error = result.error or "unknown error"
         outbox.mark_failed(self.store, row.id, self.owner, error=error, retry_in=retry_in)
         outcome = "dead" if retry_in is None else "retry"
+        WEBHOOK_ATTEMPTS.labels(outcome).inc()
         log.warning(
             "webhook attempt failed: %s",
             error,

@@ -3,7 +3,6 @@ GET /ready: readiness, 200 or 503 with a reason, for load balancers and orchestr
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,7 +10,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from fluxhost.services import Services
+from fluxhost.store.schema import behind_message, schema_head
 from fluxhost.store.tasks import count_by_state
+
+__all__ = ["readiness", "router", "schema_head"]
 
 router = APIRouter(tags=["Ops"])
 
@@ -49,14 +51,20 @@ def ready(request: Request) -> JSONResponse:
     """Every node: the database answers and its schema is this build's head (an API-only node,
     `--workers 0`, checks only that). With embedded workers also: the warm-up load finished and
     no model's last load attempt failed."""
-    svc: Services = request.app.state.services
-    body, problems = _database_state(svc)
-    body["embedded_workers"] = svc.settings.workers
-    if svc.settings.workers > 0:
-        problems += _worker_state(request, body)
+    body, problems = readiness(request.app)
     body = {"status": NOT_READY if problems else READY,
             **({"reason": "; ".join(problems)} if problems else {}), **body}
     return JSONResponse(body, status_code=503 if problems else 200)
+
+
+def readiness(app: Any) -> tuple[dict[str, Any], list[str]]:
+    """/ready's body and its problems (none: ready). Also the `fluxhost_ready` gauge."""
+    svc: Services = app.state.services
+    body, problems = _database_state(svc)
+    body["embedded_workers"] = svc.settings.workers
+    if svc.settings.workers > 0:
+        problems += _worker_state(app, body)
+    return body, problems
 
 
 def _database_state(svc: Services) -> tuple[dict[str, Any], list[str]]:
@@ -69,31 +77,16 @@ def _database_state(svc: Services) -> tuple[dict[str, Any], list[str]]:
             return {"database": "unreachable"}, ["database unreachable"]
         return {"database": "ok", "schema": None}, ["database has no fluxhost schema"]
     body: dict[str, Any] = {"database": "ok", "schema": revision}
-    head = schema_head()
-    if revision != head:
-        # Another node migrated further, or this one could not migrate: either way the queries
-        # of this build may not match the tables.
-        return body, [f"database schema is at {revision}, this build expects {head}"]
-    return body, []
+    # Another node migrated further, or this one could not migrate: either way the queries
+    # of this build may not match the tables.
+    problem = behind_message(revision)
+    return body, [problem] if problem else []
 
 
-def _worker_state(request: Request, body: dict[str, Any]) -> list[str]:
-    runtime = getattr(request.app.state, "runtime", None)
+def _worker_state(app: Any, body: dict[str, Any]) -> list[str]:
+    runtime = getattr(app.state, "runtime", None)
     if runtime is None:
         return ["workers not started"]
     state = runtime.readiness()
     body["models"] = state.models
     return [] if state.ready else [state.reason or "workers not ready"]
-
-
-@functools.cache
-def schema_head() -> str | None:
-    """The Alembic head revision this build migrates to."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from fluxhost.store.db import MIGRATIONS_DIR
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(cfg).get_current_head()

@@ -1,0 +1,107 @@
+"""Fleet-wide figures, read from the database when an API node is scraped. The task table is
+the queue and the outbox is a table, so any node sees the whole fleet's backlog, whichever
+processes do the work. Every query is an index range scan over active rows only (queued and
+running tasks: ix_tasks_claim; pending and dead deliveries: ix_webhook_due), never over the
+finished tasks kept for retention."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from fluxhost.metrics.kinds import all_kinds, kind_of
+from fluxhost.store.models import Task, WebhookDelivery
+from fluxhost.store.store import Store
+
+log = logging.getLogger(__name__)
+
+QUEUE_STATES = ("queued", "running")
+BACKLOG_STATES = ("pending", "dead")
+
+
+class FleetCollector(Collector):
+    def __init__(self, store: Store, live_workers: Callable[[Store], dict[str, int]] | None
+                 = None) -> None:
+        self.store = store
+        self.live_workers = live_workers if live_workers is not None else registry_hook()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("fluxhost_database_up",
+                               "1 when the database answered this scrape's queries.")
+        try:
+            families = list(self._families())
+        except Exception:
+            # A scrape must still answer (and say so) while the database is down.
+            log.warning("metrics: database queries failed", exc_info=True)
+            up.add_metric([], 0.0)
+            yield up
+            return
+        up.add_metric([], 1.0)
+        yield up
+        yield from families
+
+    def _families(self) -> Iterator[GaugeMetricFamily]:
+        now = time.time()
+        with self.store.read() as s:
+            tasks = s.execute(
+                select(Task.state, Task.endpoint, func.count())
+                .where(Task.state.in_(QUEUE_STATES)).group_by(Task.state, Task.endpoint)
+            ).all()
+            oldest = s.scalar(select(func.min(Task.created_at)).where(Task.state == "queued"))
+            deliveries = s.execute(
+                select(WebhookDelivery.state, func.count())
+                .where(WebhookDelivery.state.in_(BACKLOG_STATES))
+                .group_by(WebhookDelivery.state)
+            ).all()
+        yield _queue_depth(tasks)
+        age = GaugeMetricFamily("fluxhost_queue_oldest_age_seconds",
+                                "Age of the oldest queued task (0: none queued).")
+        age.add_metric([], max(0.0, now - oldest) if oldest is not None else 0.0)
+        yield age
+        backlog = GaugeMetricFamily(
+            "fluxhost_webhook_deliveries",
+            "Webhook deliveries by state: pending (the backlog, retries included) and dead "
+            "(given up, kept as records for the retention period).", labels=["state"])
+        counts = {str(state): int(n) for state, n in deliveries}
+        for state in BACKLOG_STATES:
+            backlog.add_metric([state], counts.get(state, 0))
+        yield backlog
+        if self.live_workers is not None:
+            live = GaugeMetricFamily(
+                "fluxhost_workers_live",
+                "Worker processes alive (heartbeat in the registry) by pipeline kind served.",
+                labels=["kind"])
+            for kind, n in sorted(self.live_workers(self.store).items()):
+                live.add_metric([kind], n)
+            yield live
+
+
+def _queue_depth(rows: Any) -> GaugeMetricFamily:
+    depth = GaugeMetricFamily("fluxhost_queue_tasks",
+                              "Tasks queued or running, fleet-wide, by pipeline kind.",
+                              labels=["state", "kind"])
+    counts = {(state, kind): 0 for state in QUEUE_STATES for kind in all_kinds()}
+    for state, endpoint, n in rows:
+        counts[(str(state), kind_of(str(endpoint)))] += int(n)
+    for (state, kind), n in sorted(counts.items()):
+        depth.add_metric([state, kind], n)
+    return depth
+
+
+def registry_hook() -> Callable[[Store], dict[str, int]] | None:
+    """Live workers by kind from the worker registry table (store/workers.py), when this
+    build has one; None otherwise, and `fluxhost_workers_live` is not reported (each process's
+    `fluxhost_process_workers` still is)."""
+    try:
+        from fluxhost.store import workers
+    except ImportError:
+        return None
+    hook: Callable[[Store], dict[str, int]] | None = getattr(
+        workers, "live_workers_by_kind", None)
+    return hook
