@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, description="Claims of one task before it ends Error.")
     poll_interval_seconds: float = Field(0.25, gt=0, description="Idle worker DB poll period.")
     shutdown_grace_seconds: float = Field(30.0, ge=0)
+    overlap_postprocess: bool = Field(
+        True, description="Finish a generated image (output moderation, encoding, blob write, "
+        "finishing transaction) on a thread of its own while the worker starts its next task; "
+        "false = sequential, one task at a time end to end.",
+    )
 
     # --- delivery -----------------------------------------------------------------------------
     signing_key: str | None = Field(

@@ -3,7 +3,11 @@
 While a task runs, a heartbeat thread renews the lease and flushes progress; if the lease is
 lost (we stalled and another worker took the task) the engine is stopped at the next step and
 nothing is written. On shutdown the task is finished if it can be within the grace period,
-else released back to the queue without spending an attempt."""
+else released back to the queue without spending an attempt.
+
+Once the engine has produced the image, the rest of the task (output moderation, encoding, the
+blob write, the finish) is handed to the worker's PostProcessor and the worker claims its next
+task at once; the heartbeat keeps renewing the handed-off task's lease until it is finished."""
 
 from __future__ import annotations
 
@@ -23,8 +27,13 @@ from fluxhost.store.models import Task
 from fluxhost.worker.guard import Guard
 from fluxhost.worker.inputs import InputError
 from fluxhost.worker.jobs import Plan, plan
+from fluxhost.worker.postprocess import PostProcessor
 
 log = logging.getLogger(__name__)
+
+# What the engine half of a task hands to the post-processor: the outcome, or the rest of the
+# work that makes it (moderation, encoding, blob write), run on the post-processing thread.
+Finishing = Callable[[], queue.Outcome]
 
 # The kind warmed up before claiming: base serves most endpoints (and Redux needs its encoders);
 # a model set without base warms the first kind it has.
@@ -92,6 +101,7 @@ class Worker:
         self.warmup = warmup or Warmup(engine)
         self.stopping = threading.Event()  # no new claims
         self.abort = threading.Event()  # stop the running task now (grace period over)
+        self.post = PostProcessor(self.owner, overlap=services.settings.overlap_postprocess)
 
     # --- loop ----------------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -103,7 +113,7 @@ class Worker:
         self.warm_up()
         while not self.stopping.is_set():
             try:
-                worked = self.run_one()
+                worked = self.run_one(wait=False)  # the engine moves on; post-processing trails
             except Exception:
                 log.exception("worker %s: queue error; retrying", self.owner)
                 worked = False
@@ -112,6 +122,7 @@ class Worker:
                 self._retry_failed_loads()
                 wake.wait(settings.poll_interval_seconds)
                 wake.clear()
+        self.post.close()  # handed-off tasks finish before the worker exits
 
     def _retry_failed_loads(self) -> None:
         """While idle, let the engine retry loads that failed (on its own backoff), so a fixed
@@ -124,7 +135,9 @@ class Worker:
         except Exception:
             log.exception("retrying failed model loads")
 
-    def run_one(self) -> bool:
+    def run_one(self, *, wait: bool = True) -> bool:
+        """Claim and run one task; with `wait`, also until it is finished (post-processing
+        included), else it may still be finishing on the post-processor when this returns."""
         s = self.svc.settings
         task = queue.claim(
             self.svc.store,
@@ -136,13 +149,14 @@ class Worker:
         if task is None:
             return False
         self.process(task)
+        if wait:
+            self.post.drain()
         return True
 
     # --- one task --------------------------------------------------------------------------
     def process(self, task: Task) -> None:
         from fluxhost.engine.types import Interrupted
 
-        s = self.svc.settings
         state: dict[str, Any] = {"progress": 0.0, "lost": False}
         done = threading.Event()
         beat = threading.Thread(
@@ -154,26 +168,61 @@ class Worker:
                                          "attempt": task.attempts, "endpoint": task.endpoint})
         task_claimed(task)
         try:
-            outcome = self._execute(task, state)
+            outcome: queue.Outcome | Finishing | None = self._execute(task, state)
         except Interrupted:
             outcome = None
+        except BaseException:
+            _stop(done, beat)
+            raise
+        if state["lost"] or outcome is None:
+            _stop(done, beat)
+            if state["lost"]:
+                log.warning("lease lost; dropping result", extra={"task_id": task.id})
+            else:
+                released = queue.release(self.svc.store, task.id, self.owner)
+                log.info("task released on shutdown", extra={"task_id": task.id,
+                                                              "released": released})
+            return
+        finishing = outcome
+        # The heartbeat goes on: the post-processor stops it once the task is finished.
+        self.post.submit(lambda: self._complete(task, finishing, state, done, beat))
+
+    def _complete(self, task: Task, finishing: queue.Outcome | Finishing,
+                  state: dict[str, Any], done: threading.Event, beat: threading.Thread) -> None:
+        """The post-processing half of a task: make the outcome, finish under the same lease,
+        then stop the heartbeat. Were this process killed first, the lease would expire and the
+        task be retried; an exception here ends the task Error with the reason, never lost."""
+        try:
+            started = time.perf_counter()
+            outcome = self._outcome(task, finishing, state)
+            state["post_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            if outcome is not None:
+                self._finish(task, outcome, state)
         finally:
-            done.set()
-            beat.join()
-        if state["lost"]:
+            _stop(done, beat)
+
+    def _outcome(self, task: Task, finishing: queue.Outcome | Finishing,
+                 state: dict[str, Any]) -> queue.Outcome | None:
+        if isinstance(finishing, queue.Outcome):
+            return finishing
+        if state["lost"]:  # another worker has the task: spend nothing on this image
             log.warning("lease lost; dropping result", extra={"task_id": task.id})
-            return
-        if outcome is None:
-            released = queue.release(self.svc.store, task.id, self.owner)
-            log.info("task released on shutdown", extra={"task_id": task.id,
-                                                          "released": released})
-            return
+            return None
+        try:
+            return finishing()
+        except Exception as exc:
+            log.exception("post-processing failed", extra={"task_id": task.id})
+            return _error(f"post-processing failed: {type(exc).__name__}: {exc}")
+
+    def _finish(self, task: Task, outcome: queue.Outcome, state: dict[str, Any]) -> None:
+        s = self.svc.settings
         if queue.finish(self.svc.store, task.id, self.owner, outcome,
                         retention_seconds=s.result_retention_seconds):
             task_finished(task, outcome.status, state.get("engine_ms"))
             log.info("task finished", extra={"task_id": task.id, "status": outcome.status,
                                              "worker": self.owner,
-                                             "engine_ms": state.get("engine_ms")})
+                                             "engine_ms": state.get("engine_ms"),
+                                             "post_ms": state.get("post_ms")})
             if self.on_finished and task.webhook_url:
                 self.on_finished()
         else:
@@ -192,7 +241,7 @@ class Worker:
                 state["lost"] = True
                 return
 
-    def _execute(self, task: Task, state: dict[str, Any]) -> queue.Outcome:
+    def _execute(self, task: Task, state: dict[str, Any]) -> queue.Outcome | Finishing:
         if task.endpoint == queue.TRAINING_ENDPOINT:
             return self._train(task, state)
         try:
@@ -270,8 +319,8 @@ class Worker:
             inputs[name] = data
         return inputs
 
-    def _generate(self, task: Task, p: Plan, lora: Any, state: dict[str, Any]) -> queue.Outcome:
-        from fluxhost.engine.encode import encode_image
+    def _generate(self, task: Task, p: Plan, lora: Any,
+                  state: dict[str, Any]) -> queue.Outcome | Finishing:
         from fluxhost.engine.types import Control, Fill
         from fluxhost.worker.requests import engine_request
 
@@ -298,6 +347,13 @@ class Worker:
         t0 = time.perf_counter()
         image = run(req, on_step=on_step, should_stop=should_stop)
         state["engine_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+        return lambda: self._store_image(task, p, image, moderator, tolerance, start)
+
+    def _store_image(self, task: Task, p: Plan, image: Any, moderator: Any, tolerance: int,
+                     start: float) -> queue.Outcome:
+        """After the engine, on the post-processor: moderate the output, encode, store."""
+        from fluxhost.engine.encode import encode_image
+
         if moderator is not None:
             reasons = moderator.check_output(image, tolerance)
             if reasons:  # nothing is stored: the image never leaves this worker
@@ -310,6 +366,12 @@ class Worker:
         result = {"prompt": p.prompt, "seed": p.seed, "start_time": start, "end_time": end,
                   "duration": end - start}
         return queue.Outcome("Ready", result=result, blob_key=blob_key)
+
+
+def _stop(done: threading.Event, beat: threading.Thread) -> None:
+    """Stop a task's heartbeat (its task is finished, dropped or released)."""
+    done.set()
+    beat.join()
 
 
 def _images_of(req: Any) -> dict[str, Any]:
