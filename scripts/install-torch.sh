@@ -45,7 +45,14 @@ fi
 
 if [ "$(uname -s)" = Linux ] && [ "$(uname -m)" = x86_64 ]; then
   echo "install-torch: no NVIDIA GPU: torch==$version+cpu, the CPU build"
-  if ! "$python" -m pip install -q "torch==$version+cpu" --extra-index-url "$cpu_index"; then
+  # The CPU index only when it answers: pip would otherwise retry it, five times with back-off,
+  # for torch and for each of its dependencies, before using the wheel its configuration has.
+  index_args=()
+  if "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' \
+      "$cpu_index/torch/" >/dev/null 2>&1; then
+    index_args=(--extra-index-url "$cpu_index")
+  fi
+  if ! "$python" -m pip install -q "torch==$version+cpu" ${index_args[@]+"${index_args[@]}"}; then
     cat >&2 <<EOF
 install-torch: no CPU build of torch $version could be found: $cpu_index was not reachable
 and pip's configuration names no other source. Either

@@ -14,16 +14,18 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install-torch.sh"
 LINUX_X86 = platform.system() == "Linux" and platform.machine() == "x86_64"
 
 
-def _run(tmp_path: Path, *, gpu: bool, torch_installed: bool = False,
+def _run(tmp_path: Path, *, gpu: bool, torch_installed: bool = False, index_up: bool = True,
          **env: str) -> tuple[int, list[str]]:
     bindir = tmp_path / "bin"
     bindir.mkdir()
     log = tmp_path / "pip.log"
     python = bindir / "python"
-    # `pip show torch` fails unless torch is "installed"; every other pip call is recorded.
+    # `pip show torch` fails unless torch is "installed"; `-c` is the CPU index probe; every
+    # other pip call is recorded.
     python.write_text(
         "#!/bin/sh\n"
         f'if [ "$3" = show ]; then exit {0 if torch_installed else 1}; fi\n'
+        f'if [ "$1" = -c ]; then exit {0 if index_up else 1}; fi\n'
         f'echo "$@" >> {log}\n'
     )
     python.chmod(0o755)
@@ -47,6 +49,13 @@ def test_no_gpu_takes_the_cpu_build_never_the_cuda_one(tmp_path: Path) -> None:
     assert len(calls) == 1
     assert "torch==2.13.0+cpu" in calls[0].split()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in calls[0]
+
+
+@pytest.mark.skipif(not LINUX_X86, reason="the +cpu choice is made on Linux x86_64")
+def test_an_unreachable_cpu_index_is_left_to_pip_configuration(tmp_path: Path) -> None:
+    rc, calls = _run(tmp_path, gpu=False, index_up=False)
+    assert rc == 0
+    assert calls == ["-m pip install -q torch==2.13.0+cpu"]
 
 
 def test_a_visible_nvidia_gpu_takes_the_cuda_build(tmp_path: Path) -> None:
