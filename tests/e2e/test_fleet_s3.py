@@ -29,6 +29,7 @@ def png_b64(colour: object, mode: str = "RGB") -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+@pytest.mark.timeout(900)  # trains a finetune on 2 CPU workers: minutes on a loaded machine
 def test_two_nodes_two_workers_share_only_postgres_and_s3(
         tmp_path: Path, dev_model_dir: Path, dev_lora_file: Path, pg_url: str,
         s3_server: str, s3_url: str) -> None:
