@@ -115,6 +115,17 @@ def test_metrics_move_as_tasks_run(app_with: App, tenant: Tenant, free_port: int
     assert value(after, "fluxhost_webhook_deliveries", state="dead") == 0
 
 
+def test_live_workers_come_from_the_registry(app_with: App, services: Any) -> None:
+    from fluxhost.store import workers
+
+    api = app_with(workers=0)
+    before = value(scrape(api), "fluxhost_workers_live", kind="canny")
+    worker_id = workers.register(services.store, ["canny", "depth"])  # a process elsewhere
+    assert value(scrape(api), "fluxhost_workers_live", kind="canny") == before + 1
+    workers.unregister(services.store, worker_id)
+    assert value(scrape(api), "fluxhost_workers_live", kind="canny") == before
+
+
 def test_database_down_still_answers(app_with: App, services: Any) -> None:
     api = app_with(workers=0)
     services.store.engine.dispose()

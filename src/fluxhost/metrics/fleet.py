@@ -1,23 +1,24 @@
 """Fleet-wide figures, read from the database when an API node is scraped. The task table is
 the queue and the outbox is a table, so any node sees the whole fleet's backlog, whichever
-processes do the work. Every query is an index range scan over active rows only (queued and
-running tasks: ix_tasks_claim; pending and dead deliveries: ix_webhook_due), never over the
-finished tasks kept for retention."""
+processes do the work. Every query reads an index over active rows only (queued and running
+tasks: ix_tasks_kind_claim, ix_tasks_claim; pending and dead deliveries: ix_webhook_due; live
+workers: ix_workers_last_seen), never the finished tasks kept for retention."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from fluxhost.metrics.kinds import all_kinds, kind_of
+from fluxhost.metrics.kinds import all_kinds, label
 from fluxhost.store.models import Task, WebhookDelivery
 from fluxhost.store.store import Store
+from fluxhost.store.workers import live_workers_by_kind
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,8 @@ BACKLOG_STATES = ("pending", "dead")
 
 
 class FleetCollector(Collector):
-    def __init__(self, store: Store, live_workers: Callable[[Store], dict[str, int]] | None
-                 = None) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.live_workers = live_workers if live_workers is not None else registry_hook()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("fluxhost_database_up",
@@ -50,8 +49,8 @@ class FleetCollector(Collector):
         now = time.time()
         with self.store.read() as s:
             tasks = s.execute(
-                select(Task.state, Task.endpoint, func.count())
-                .where(Task.state.in_(QUEUE_STATES)).group_by(Task.state, Task.endpoint)
+                select(Task.state, Task.kind, func.count())
+                .where(Task.state.in_(QUEUE_STATES)).group_by(Task.state, Task.kind)
             ).all()
             oldest = s.scalar(select(func.min(Task.created_at)).where(Task.state == "queued"))
             deliveries = s.execute(
@@ -72,14 +71,15 @@ class FleetCollector(Collector):
         for state in BACKLOG_STATES:
             backlog.add_metric([state], counts.get(state, 0))
         yield backlog
-        if self.live_workers is not None:
-            live = GaugeMetricFamily(
-                "fluxhost_workers_live",
-                "Worker processes alive (heartbeat in the registry) by pipeline kind served.",
-                labels=["kind"])
-            for kind, n in sorted(self.live_workers(self.store).items()):
-                live.add_metric([kind], n)
-            yield live
+        # Zero for a kind no live process serves: its queued tasks wait (alert on that).
+        live = GaugeMetricFamily(
+            "fluxhost_workers_live",
+            "Worker processes alive (seen in the worker registry within 30 s), by task kind "
+            "they serve.", labels=["kind"])
+        by_kind = live_workers_by_kind(self.store)
+        for kind in all_kinds():
+            live.add_metric([kind], by_kind.get(kind, 0))
+        yield live
 
 
 def _queue_depth(rows: Any) -> GaugeMetricFamily:
@@ -87,21 +87,9 @@ def _queue_depth(rows: Any) -> GaugeMetricFamily:
                               "Tasks queued or running, fleet-wide, by pipeline kind.",
                               labels=["state", "kind"])
     counts = {(state, kind): 0 for state in QUEUE_STATES for kind in all_kinds()}
-    for state, endpoint, n in rows:
-        counts[(str(state), kind_of(str(endpoint)))] += int(n)
+    for state, kind, n in rows:
+        counts[(str(state), label(kind))] += int(n)
     for (state, kind), n in sorted(counts.items()):
         depth.add_metric([state, kind], n)
     return depth
 
-
-def registry_hook() -> Callable[[Store], dict[str, int]] | None:
-    """Live workers by kind from the worker registry table (store/workers.py), when this
-    build has one; None otherwise, and `fluxhost_workers_live` is not reported (each process's
-    `fluxhost_process_workers` still is)."""
-    try:
-        from fluxhost.store import workers
-    except ImportError:
-        return None
-    hook: Callable[[Store], dict[str, int]] | None = getattr(
-        workers, "live_workers_by_kind", None)
-    return hook

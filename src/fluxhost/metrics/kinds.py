@@ -1,28 +1,23 @@
-"""The pipeline kind a task runs on, from its endpoint, as a metric label."""
+"""The pipeline kind a task runs on (as stored on its row at submit), as a metric label."""
 
 from __future__ import annotations
 
-import functools
+from fluxhost.store.tasks import TASK_KINDS, task_kind
 
-TRAINING = "training"
 OTHER = "other"
+_KNOWN = frozenset(TASK_KINDS)
 
 
-@functools.cache
-def _endpoint_kinds() -> dict[str, str]:
-    # Imported late: the engine imports this module, and jobs.py imports the settings.
-    from fluxhost.store.queue import TRAINING_ENDPOINT
-    from fluxhost.worker.jobs import ENDPOINT_KINDS
-
-    return {**ENDPOINT_KINDS, TRAINING_ENDPOINT: TRAINING}
+def label(kind: str | None) -> str:
+    """A task kind as a label value: base, fill, canny, depth, training, else "other" (bounded:
+    an unknown kind never makes a series of its own)."""
+    return kind if kind in _KNOWN else OTHER
 
 
 def kind_of(endpoint: str) -> str:
-    """"base", "fill", ... for generation endpoints, "training" for finetuning, else "other"
-    (bounded: an unknown endpoint never makes a label value of its own)."""
-    return _endpoint_kinds().get(endpoint, OTHER)
+    return label(task_kind(endpoint))
 
 
 def all_kinds() -> list[str]:
-    """Every label value `kind_of` can give, so that a gauge reports 0 rather than nothing."""
-    return sorted({*_endpoint_kinds().values(), OTHER})
+    """Every label value, so that a gauge reports 0 rather than nothing."""
+    return [*TASK_KINDS, OTHER]
