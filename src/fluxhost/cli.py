@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1)
     worker.add_argument("--no-webhooks", action="store_true",
                         help="leave webhook delivery to other processes")
+    worker.add_argument("--kinds", default=None, metavar="KIND,...",
+                        help="claim only tasks of these kinds: base, fill, canny, depth, "
+                        "training (default: $FLUXHOST_WORKER_KINDS, else all the model set has)")
     worker.add_argument("--migrate", action="store_true", default=None,
                         help="migrate the schema to head first (see FLUXHOST_AUTO_MIGRATE)")
     worker.add_argument("--metrics-port", type=int, default=None,
@@ -188,6 +191,12 @@ Submit a generation, then poll the polling_url it answers with:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from fluxhost.worker.runtime import Runtime
 
+    if args.kinds is not None:
+        try:  # validated as the setting is
+            kinds = Settings.model_validate({"worker_kinds": args.kinds}).worker_kinds
+        except ValidationError as exc:
+            raise CliError(f"--kinds: {exc.errors()[0]['msg']}") from exc
+        settings = settings.model_copy(update={"worker_kinds": kinds})
     if settings.uses_dev_models:
         print(DEV_BANNER, file=sys.stderr, flush=True)
     svc = _services(settings, args.migrate)

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Keys of FLUXHOST_MODELS: the pipeline kinds, plus the depth estimator the depth kind uses.
 PipelineKind = Literal["base", "fill", "canny", "depth", "redux", "depth_estimator"]
+# Task kinds a worker may claim (store.tasks.TASK_KINDS): the endpoints' pipelines, training.
+WORKER_KINDS = ("base", "fill", "canny", "depth", "training")
 
 
 class Settings(BaseSettings):
@@ -74,7 +76,30 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Lease renewal and progress flush period."
     )
     max_attempts: int = Field(3, ge=1, description="Claims of one task before it ends Error.")
-    poll_interval_seconds: float = Field(0.25, gt=0, description="Idle worker DB poll period.")
+    poll_interval_seconds: float = Field(
+        0.25, gt=0, description="Idle worker DB poll period: the fallback wake-up (on "
+        "PostgreSQL workers are woken by NOTIFY at once; on SQLite embedded ones by the API).",
+    )
+    listen_notify: bool = Field(
+        True, description="PostgreSQL: each worker process LISTENs for new tasks (NOTIFY is "
+        "sent by the submit transaction) and wakes its idle workers at once.",
+    )
+    worker_kinds: str | None = Field(
+        None, description="Comma-separated task kinds this process's workers claim (base, fill, "
+        "canny, depth, training); `fluxhost worker --kinds` overrides it. Unset: every kind "
+        "the model set has (training with base).",
+    )
+    affinity_window: int = Field(
+        16, ge=1, description="A claim looks at this many oldest queued tasks and prefers one "
+        "whose finetune's adapter is resident in the worker's LoRA cache. 1 = off.",
+    )
+    affinity_max_wait_seconds: float = Field(
+        10.0, ge=0, description="Affinity never passes over a task that has waited this long.",
+    )
+    torch_threads: int = Field(
+        0, ge=0, description="torch.set_num_threads in worker processes (0: torch's default), "
+        "so several worker processes on one machine share its cores instead of thrashing.",
+    )
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     overlap_postprocess: bool = Field(
         True, description="Finish a generated image (output moderation, encoding, blob write, "
@@ -167,6 +192,17 @@ class Settings(BaseSettings):
     )
     ultra_steps: int = Field(40, ge=1, le=100)
     ultra_guidance: float = Field(2.5, ge=1.0, le=100.0)
+
+    @field_validator("worker_kinds")
+    @classmethod
+    def _known_kinds(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        kinds = [k.strip() for k in value.split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in WORKER_KINDS]
+        if unknown or not kinds:
+            raise ValueError(f"unknown kinds {unknown}; known: {', '.join(WORKER_KINDS)}")
+        return ",".join(kinds)
 
     @field_validator("models", mode="before")
     @classmethod

@@ -130,6 +130,18 @@ class Engine:
     def loaded_kinds(self) -> frozenset[str]:
         return frozenset(self._pipes)
 
+    def resident_loras(self) -> frozenset[str]:
+        """Keys (finetune ids) of the adapters loaded in any pipeline, for the claim's affinity.
+        Read without the run lock, so a claim never waits for a generation: a snapshot a load
+        stale is good enough for a preference (a dict resized under us reads as empty)."""
+        keys: set[str] = set()
+        try:
+            for pipe in list(self._pipes.values()):
+                keys.update(self._loras.loaded_keys(pipe))
+        except RuntimeError:
+            return frozenset()
+        return frozenset(keys)
+
     def shared_components(self) -> dict[str, Any]:
         """The loaded components all pipelines share (name -> object); empty before a load."""
         return dict(self._shared)

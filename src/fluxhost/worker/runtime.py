@@ -12,11 +12,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fluxhost.services import Services
+from fluxhost.store import workers as registry
 from fluxhost.worker import janitor
 from fluxhost.worker.guard import Guard
+from fluxhost.worker.kinds import served_kinds
+from fluxhost.worker.wakeup import NotifyListener
 from fluxhost.worker.worker import Warmup, Worker
 
 log = logging.getLogger(__name__)
+
+# How often a process refreshes its `last_seen` in the worker registry (live_workers_by_kind
+# counts rows seen within 30 s by default).
+REGISTRY_REFRESH_SECONDS = 5.0
+
+
+def _set_torch_threads(n: int) -> None:
+    """Bound torch's intra-op threads (TORCH_THREADS): N worker processes on one machine each
+    default to every core, and oversubscribed they run slower together than one alone."""
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,9 @@ class Runtime:
         self.warmup: Warmup | None = None
         prefix = f"{socket.gethostname()}-{os.getpid()}"
         self.name_prefix = prefix
+        self.kinds: frozenset[str] | None = None  # task kinds the workers claim
+        self.registry_id: str | None = None  # this process's row in the workers table
+        self.listener: NotifyListener | None = None
 
     def start(self) -> None:
         if self.n_workers > 0:
@@ -52,15 +71,19 @@ class Runtime:
 
             # Builds the dev model set on first start, before any worker claims a task.
             resolve_model_set(self.svc.settings)
+            _set_torch_threads(self.svc.settings.torch_threads)
         # One engine per process, shared: weights load once; it runs one generation at a time,
         # so extra worker threads overlap only the non-engine work (decode, encode, DB, blobs).
         engine = self.engine = self._engine() if self.n_workers > 0 else None
         # Workers load the first pipeline once, before any claims; /ready waits for it.
         warmup = self.warmup = Warmup(engine) if engine is not None else None
         guard = Guard(self.svc.settings)  # upsampler and image classifier: once per process
+        if engine is not None:
+            self.kinds = served_kinds(self.svc.settings.worker_kinds, engine.available_kinds())
         for i in range(self.n_workers):
             worker = Worker(self.svc, engine, name=f"{self.name_prefix}-w{i}", guard=guard,
-                            on_finished=self._wake_dispatcher, warmup=warmup)
+                            on_finished=self._wake_dispatcher, warmup=warmup,
+                            kinds=self.kinds)
             self.workers.append(worker)
             self._spawn(f"fluxhost-worker-{i}", worker.run_forever, self.svc.task_available)
         if self.dispatch_webhooks:
@@ -72,6 +95,34 @@ class Runtime:
             )
             self._spawn("fluxhost-webhooks", self.dispatcher.run_forever, self.stop_event)
         self._spawn("fluxhost-janitor", janitor.run_forever, self.svc, self.stop_event)
+        if self.kinds is not None:
+            self._start_registry(self.kinds)
+            self._start_listener(self.kinds)
+
+    def _start_registry(self, kinds: frozenset[str]) -> None:
+        """Register the process in the workers table and keep its row fresh, so that a task
+        kind no live worker serves shows (store.workers.unserved_queued_by_kind)."""
+        self.registry_id = registry.register(self.svc.store, kinds)
+        log.info("workers registered", extra={"kinds": sorted(kinds),
+                                               "registry_id": self.registry_id})
+        self._spawn("fluxhost-registry", self._refresh_registry, kinds)
+
+    def _refresh_registry(self, kinds: frozenset[str]) -> None:
+        while not self.stop_event.wait(REGISTRY_REFRESH_SECONDS):
+            try:
+                if self.registry_id and not registry.touch(self.svc.store, self.registry_id):
+                    # The row was removed (an operator's cleanup): be visible again.
+                    self.registry_id = registry.register(self.svc.store, kinds)
+            except Exception:
+                log.exception("worker registry refresh failed; retrying")
+
+    def _start_listener(self, kinds: frozenset[str]) -> None:
+        """PostgreSQL: wake the idle workers on NOTIFY instead of waiting for their poll."""
+        if not (self.svc.store.is_postgres and self.svc.settings.listen_notify):
+            return
+        self.listener = NotifyListener(self.svc.settings.resolved_database_url, kinds,
+                                       self.svc.task_available.set, self.stop_event)
+        self._spawn("fluxhost-listener", self.listener.run_forever)
 
     def readiness(self) -> Readiness:
         """Ready when there are no workers, or once the warm-up load finished and no model's
@@ -102,6 +153,15 @@ class Runtime:
         thread.start()
         self.threads.append(thread)
 
+    def _unregister(self) -> None:
+        if self.registry_id is None:
+            return
+        try:
+            registry.unregister(self.svc.store, self.registry_id)
+        except Exception:  # a killed process's row ages out anyway
+            log.exception("could not remove this process from the worker registry")
+        self.registry_id = None
+
     def _wake_dispatcher(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.wake()
@@ -120,6 +180,7 @@ class Runtime:
             worker.abort.set()  # running tasks stop at the next step and are released
         for thread in self.threads:
             thread.join(10.0)
+        self._unregister()
         alive = [t.name for t in self.threads if t.is_alive()]
         if alive:
             log.warning("threads still running at shutdown", extra={"threads": alive})

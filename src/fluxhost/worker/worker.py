@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from fluxhost.metrics.process import task_claimed, task_finished
@@ -92,6 +92,7 @@ class Worker:
         on_finished: Callable[[], None] | None = None,
         guard: Guard | None = None,
         warmup: Warmup | None = None,
+        kinds: Collection[str] | None = None,
     ) -> None:
         self.svc = services
         self.engine = engine
@@ -101,6 +102,9 @@ class Worker:
         self.warmup = warmup or Warmup(engine)
         self.stopping = threading.Event()  # no new claims
         self.abort = threading.Event()  # stop the running task now (grace period over)
+        self.kinds = kinds  # task kinds this worker claims (None: any)
+        self.affinity = queue.Affinity(services.settings.affinity_window,
+                                       services.settings.affinity_max_wait_seconds)
         self.post = PostProcessor(self.owner, overlap=services.settings.overlap_postprocess)
 
     # --- loop ----------------------------------------------------------------------------
@@ -124,6 +128,11 @@ class Worker:
                 wake.clear()
         self.post.close()  # handed-off tasks finish before the worker exits
 
+    def _resident_finetunes(self) -> frozenset[str]:
+        """Finetunes whose adapter the engine has loaded: the claim prefers their tasks."""
+        resident = getattr(self.engine, "resident_loras", None)
+        return resident() if resident is not None else frozenset()
+
     def _retry_failed_loads(self) -> None:
         """While idle, let the engine retry loads that failed (on its own backoff), so a fixed
         problem heals -- and /ready turns 200 -- without waiting for a task of that kind."""
@@ -145,6 +154,9 @@ class Worker:
             lease_seconds=s.lease_seconds,
             max_attempts=s.max_attempts,
             retention_seconds=s.result_retention_seconds,
+            kinds=self.kinds,
+            resident=self._resident_finetunes(),
+            affinity=self.affinity,
         )
         if task is None:
             return False

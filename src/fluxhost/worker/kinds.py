@@ -1,0 +1,29 @@
+"""Which task kinds a process's workers claim."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+
+from fluxhost.store.tasks import ENDPOINT_KINDS, TRAINING_KIND
+
+log = logging.getLogger(__name__)
+
+_PIPELINE_KINDS = frozenset(ENDPOINT_KINDS.values())
+
+
+def served_kinds(requested: str | None, available: Collection[str]) -> frozenset[str]:
+    """`requested` (comma-separated, from --kinds or WORKER_KINDS), or every kind the model set
+    `available` has: its endpoint pipelines, and training when it has base (training runs on
+    the base model). A requested kind the model set lacks is dropped with a warning: claiming
+    it would only end its tasks in Error."""
+    runnable = (_PIPELINE_KINDS & set(available)) | (
+        {TRAINING_KIND} if "base" in available else set())
+    if requested is None:
+        return frozenset(runnable)
+    wanted = {k.strip() for k in requested.split(",") if k.strip()}
+    missing = sorted(wanted - runnable)
+    if missing:
+        log.warning("kinds not served: the model set lacks their pipeline",
+                    extra={"kinds": missing})
+    return frozenset(wanted & runnable)
