@@ -126,6 +126,23 @@ def test_live_workers_come_from_the_registry(app_with: App, services: Any) -> No
     assert value(scrape(api), "fluxhost_workers_live", kind="canny") == before
 
 
+def test_a_queued_kind_no_live_worker_serves_is_reported(app_with: App, services: Any,
+                                                        tenant: Tenant) -> None:
+    from fluxhost.store import workers
+
+    api = app_with(workers=0)  # nothing here claims: the only workers are in the registry
+    fill_only = workers.register(services.store, ["fill"])
+    submit(api, tenant, seed=1)
+    submit(api, tenant, seed=2)
+    samples = scrape(api)
+    assert value(samples, "fluxhost_queue_unserved_tasks", kind="base") == 2
+    assert value(samples, "fluxhost_queue_unserved_tasks", kind="fill") == 0
+    base = workers.register(services.store, ["base"])
+    assert value(scrape(api), "fluxhost_queue_unserved_tasks", kind="base") == 0
+    workers.unregister(services.store, base)
+    workers.unregister(services.store, fill_only)
+
+
 def test_database_down_still_answers(app_with: App, services: Any) -> None:
     api = app_with(workers=0)
     services.store.engine.dispose()

@@ -80,6 +80,7 @@ class FleetCollector(Collector):
         for kind in all_kinds():
             live.add_metric([kind], by_kind.get(kind, 0))
         yield live
+        yield _unserved(tasks, by_kind)
 
 
 def _queue_depth(rows: Any) -> GaugeMetricFamily:
@@ -93,3 +94,18 @@ def _queue_depth(rows: Any) -> GaugeMetricFamily:
         depth.add_metric([state, kind], n)
     return depth
 
+
+
+def _unserved(rows: Any, live: dict[str, int]) -> GaugeMetricFamily:
+    """Queued tasks of a kind no live worker serves: they wait until one starts (the same
+    figure as store.workers.unserved_queued_by_kind, from the rows this scrape already read)."""
+    unserved = GaugeMetricFamily(
+        "fluxhost_queue_unserved_tasks",
+        "Queued tasks of a kind that no live worker process serves, by kind.", labels=["kind"])
+    counts = dict.fromkeys(all_kinds(), 0)
+    for state, kind, n in rows:
+        if state == "queued" and not live.get(label(kind), 0):
+            counts[label(kind)] += int(n)
+    for kind, n in sorted(counts.items()):
+        unserved.add_metric([kind], n)
+    return unserved
