@@ -150,3 +150,26 @@ def pg_url(pg_server: str) -> str:
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return pg_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+App = Callable[..., Any]
+
+
+@pytest.fixture
+def app_with(make_settings: Callable[..., Settings], services: Any) -> Iterator[App]:
+    """`app_with(**settings)`: the app on `services`, started (lifespan and embedded workers),
+    as a TestClient; stopped at the end of the test."""
+    from fastapi.testclient import TestClient
+
+    from fluxhost.api.app import create_app
+
+    clients: list[TestClient] = []
+
+    def start(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(make_settings(**overrides), services))
+        clients.append(client.__enter__())
+        return client
+
+    yield start
+    for client in clients:
+        client.__exit__(None, None, None)

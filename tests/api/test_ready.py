@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from fluxhost.api.app import create_app
 from fluxhost.api.routers.health import schema_head
 from fluxhost.engine import Engine
-from fluxhost.settings import Settings
 from tests.conftest import Tenant
 
 PRO = "/v1/flux-pro-finetuned"
 TERMINAL = {"Ready", "Error", "Request Moderated", "Content Moderated"}
 
 App = Callable[..., TestClient]
-
-
-@pytest.fixture
-def app_with(make_settings: Callable[..., Settings], services: Any) -> Iterator[App]:
-    """`app_with(**settings)`: the app, started (lifespan and embedded workers), as a client."""
-    clients: list[TestClient] = []
-
-    def start(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(make_settings(**overrides), services))
-        clients.append(client.__enter__())
-        return client
-
-    yield start
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 def settled_ready(client: TestClient, status: int, timeout: float = 60) -> dict[str, Any]:

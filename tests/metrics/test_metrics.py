@@ -4,15 +4,13 @@ app: fleet figures from the database, per-process figures from the embedded work
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from fluxhost.api.app import create_app
-from fluxhost.settings import Settings
 from tests.conftest import Tenant
 
 PRO = "/v1/flux-pro-finetuned"
@@ -20,20 +18,6 @@ TERMINAL = {"Ready", "Error", "Request Moderated", "Content Moderated"}
 
 App = Callable[..., TestClient]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-@pytest.fixture
-def app_with(make_settings: Callable[..., Settings], services: Any) -> Iterator[App]:
-    clients: list[TestClient] = []
-
-    def start(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(make_settings(**overrides), services))
-        clients.append(client.__enter__())
-        return client
-
-    yield start
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 def scrape(client: TestClient) -> Samples:

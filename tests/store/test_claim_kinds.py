@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text, update
 
-import tests.store.test_queue as tq
 from fluxhost.store import Store, Task
 from fluxhost.store import queue as q
 from fluxhost.store import workers as reg
@@ -21,8 +20,6 @@ from tests.store.test_queue import RETAIN, submit
 
 FILL = "flux-pro-1.0-fill-finetuned"
 AFFINITY = q.Affinity(window=4, max_wait_seconds=60)
-store = tq.store  # the same fixtures: every test on SQLite and PostgreSQL
-key_id = tq.key_id
 
 
 def claim(store: Store, **kw: Any) -> Any:

@@ -4,8 +4,6 @@ active counter that the limit reads."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,27 +11,9 @@ from sqlalchemy import select
 
 from fluxhost.store import ApiKey, Store, WebhookDelivery
 from fluxhost.store import queue as q
-from fluxhost.store.keys import create_key
 from fluxhost.store.tasks import TooManyActiveTasks, get_task, purge_expired, submit_task
 
 RETAIN = 3600.0
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.service)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Every queue test runs on the embedded default and on the scale-out engine."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'q.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    s = Store.open(url)
-    yield s
-    s.dispose()
-
-
-@pytest.fixture
-def key_id(store: Store) -> int:
-    return create_key(store, "k")[0].id
 
 
 def submit(store: Store, key_id: int, limit: int = 100, **kw: Any) -> str:

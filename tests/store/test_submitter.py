@@ -28,17 +28,6 @@ from fluxhost.store.tasks import SubmissionRejected, get_task, submit_task, task
 GOOD_ROWS = 10
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.service)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'q.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    s = Store.open(url)
-    yield s
-    s.dispose()
-
-
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     s = Store.open(f"sqlite:///{tmp_path / 'q.db'}")
