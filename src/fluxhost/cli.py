@@ -1,4 +1,4 @@
-"""The `fluxhost` command: serve, worker, db, keys, finetunes."""
+"""The `fluxhost` command: serve, worker, db, keys, usage, finetunes."""
 
 from __future__ import annotations
 
@@ -98,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     k = keys.add_parser("revoke", help="revoke a key")
     k.add_argument("name")
     k.set_defaults(func=cmd_keys_revoke)
+
+    u = sub.add_parser("usage", help="per-key usage: images, megapixels, engine seconds, cost")
+    u.add_argument("--key", default=None, help="only this key (by name)")
+    u.add_argument("--since", default=None, type=_day, metavar="DATE",
+                   help="only days from DATE on (YYYY-MM-DD, UTC)")
+    u.add_argument("--json", action="store_true", help="one JSON array of rows")
+    u.set_defaults(func=cmd_usage)
 
     fts = sub.add_parser("finetunes", help="manage finetunes").add_subparsers()
     f = fts.add_parser("import", help="register an existing FLUX LoRA (.safetensors)")
@@ -258,6 +265,53 @@ def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
     problem = behind_message(revision)
     print(f"{revision or '(empty)'} ({'head' if problem is None else f'head is {schema_head()}'})")
     return 1 if problem is not None and getattr(args, "check", False) else 0
+
+
+# --- usage -----------------------------------------------------------------------------------
+def _day(value: str) -> str:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def cmd_usage(args: argparse.Namespace, settings: Settings) -> int:
+    """Usage rows (store/usage.py) by day, key and endpoint, with a total line."""
+    import json
+
+    from fluxhost.store import keys
+    from fluxhost.store.usage import read_usage
+
+    store = _services(settings).store
+    if args.key is not None and keys.get_key_by_name(store, args.key) is None:
+        raise CliError(f"no key named {args.key!r}")
+    rows = read_usage(store, key=args.key, since=args.since)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+        return 0
+    header = (f"{'DAY':<10} {'KEY':<20} {'ENDPOINT':<32} {'TASKS':>6} {'IMAGES':>6} "
+              f"{'IN_MP':>9} {'OUT_MP':>9} {'ENGINE_S':>10} {'COST':>10}")
+    print(header)
+
+    def line(day: str, key: str, endpoint: str, d: dict[str, Any]) -> str:
+        cost = "-" if d["cost"] is None else f"{d['cost']:g}"
+        return (f"{day:<10} {key:<20} {endpoint:<32} {d['tasks']:>6} {d['images']:>6} "
+                f"{d['input_mp']:>9.2f} {d['output_mp']:>9.2f} {d['engine_seconds']:>10.2f} "
+                f"{cost:>10}")
+
+    for r in rows:
+        print(line(r.day, r.key, r.endpoint, r.as_dict()))
+    costs = [r.cost for r in rows if r.cost is not None]
+    total = {
+        "tasks": sum(r.tasks for r in rows), "images": sum(r.images for r in rows),
+        "input_mp": sum(r.input_mp for r in rows), "output_mp": sum(r.output_mp for r in rows),
+        "engine_seconds": sum(r.engine_seconds for r in rows),
+        "cost": round(sum(costs), 6) if costs else None,
+    }
+    print(line("TOTAL", "", "", total))
+    return 0
 
 
 # --- keys ------------------------------------------------------------------------------------

@@ -7,13 +7,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Keys of FLUXHOST_MODELS: the pipeline kinds, plus the depth estimator the depth kind uses.
 PipelineKind = Literal["base", "fill", "canny", "depth", "redux", "depth_estimator"]
 # Task kinds a worker may claim (store.tasks.TASK_KINDS): the endpoints' pipelines, training.
 WORKER_KINDS = ("base", "fill", "canny", "depth", "training")
+
+
+class Price(BaseModel):
+    """One endpoint's price in credits: a flat part plus parts per megapixel (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flat: float = Field(0.0, ge=0, allow_inf_nan=False)
+    per_output_mp: float = Field(0.0, ge=0, allow_inf_nan=False)
+    per_input_mp: float = Field(0.0, ge=0, allow_inf_nan=False)
 
 
 class Settings(BaseSettings):
@@ -55,6 +65,13 @@ class Settings(BaseSettings):
     )
     workers: int = Field(1, ge=0, description="Embedded worker threads in `serve` (0 = API only).")
     max_active_tasks_per_key: int = Field(24, ge=1)
+    prices: dict[str, Price] = Field(
+        default_factory=dict,
+        description="Operator price table (JSON): endpoint (e.g. 'flux-pro-finetuned', or '*' "
+        'for any other) -> {"flat": credits, "per_output_mp": credits, "per_input_mp": '
+        "credits}. A submission's `cost` is their sum over its megapixels; an endpoint with no "
+        "price answers `cost: null`.",
+    )
     submit_timeout_seconds: float = Field(
         5.0, gt=0, description="How long a submission (or finetune create/delete) may wait "
         "for the database's write lock before it answers 503 with nothing written.",

@@ -119,3 +119,23 @@ class WorkerProcess(Base):
     kinds: Mapped[str] = mapped_column(String(200))  # comma-separated
     started_at: Mapped[float] = mapped_column(Float)
     last_seen: Mapped[float] = mapped_column(Float, index=True)
+
+
+class Usage(Base):
+    """Per key, UTC day and endpoint: what its finished tasks used. Updated in the transaction
+    that ends each task (store/usage.py), so it survives the retention purge of the tasks and
+    counts each task once. Megapixels and cost count tasks that ended Ready; engine seconds
+    every task that ran the engine (migration 0003)."""
+
+    __tablename__ = "usage"
+
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tasks: Mapped[int] = mapped_column(Integer, default=0)  # finished, whatever the status
+    images: Mapped[int] = mapped_column(Integer, default=0)  # ended Ready
+    input_mp: Mapped[float] = mapped_column(Float, default=0.0)
+    output_mp: Mapped[float] = mapped_column(Float, default=0.0)
+    engine_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: nothing priced
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from fluxhost.store.models import ApiKey, Finetune, Task, WebhookDelivery
 from fluxhost.store.store import Store
 from fluxhost.store.tasks import notify_queued
+from fluxhost.store.usage import record as record_usage
 
 TERMINAL_STATUSES = ("Ready", "Error", "Request Moderated", "Content Moderated")
 
@@ -143,9 +144,11 @@ def heartbeat(
 
 
 def finish(
-    store: Store, task_id: str, owner: str, outcome: Outcome, *, retention_seconds: float
+    store: Store, task_id: str, owner: str, outcome: Outcome, *, retention_seconds: float,
+    engine_seconds: float | None = None,
 ) -> bool:
-    """End the task and enqueue its webhook in one transaction. False if the lease was lost."""
+    """End the task, enqueue its webhook and add it to its key's usage (with the engine time
+    the worker measured) in one transaction. False if the lease was lost."""
     now = store.now()
     with store.write() as s:
         query = select(Task).where(
@@ -156,7 +159,8 @@ def finish(
         task = s.scalar(query)
         if task is None:
             return False
-        _end(s, task, outcome, now, retention_seconds=retention_seconds)
+        _end(s, task, outcome, now, retention_seconds=retention_seconds,
+             engine_seconds=engine_seconds)
         return True
 
 
@@ -220,6 +224,7 @@ def _end(
     now: float,
     *,
     retention_seconds: float,
+    engine_seconds: float | None = None,
 ) -> None:
     task.state = "done"
     task.status = outcome.status
@@ -243,6 +248,7 @@ def _end(
             .where(ApiKey.id == task.key_id)
             .values(active_tasks=ApiKey.active_tasks - 1)
         )
+    record_usage(s, task, outcome.status, engine_seconds, now)
     if task.webhook_url:
         s.add(
             WebhookDelivery(

@@ -228,8 +228,10 @@ class Worker:
 
     def _finish(self, task: Task, outcome: queue.Outcome, state: dict[str, Any]) -> None:
         s = self.svc.settings
+        engine_ms = state.get("engine_ms")
         if queue.finish(self.svc.store, task.id, self.owner, outcome,
-                        retention_seconds=s.result_retention_seconds):
+                        retention_seconds=s.result_retention_seconds,
+                        engine_seconds=None if engine_ms is None else engine_ms / 1000):
             task_finished(task, outcome.status, state.get("engine_ms"))
             log.info("task finished", extra={"task_id": task.id, "status": outcome.status,
                                              "worker": self.owner,

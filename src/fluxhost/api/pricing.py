@@ -1,0 +1,101 @@
+"""The figures a submit answer carries: `input_mp`, `output_mp` (megapixels, 2 decimal places,
+as the contract describes them) and `cost` (credits, from the operator's price table).
+
+- `input_mp`: the input images as decoded at submit (their pixel count; a fill's `mask` is
+  not counted: it only marks the image's pixels). 0.0 when the request has none.
+- `output_mp`: the size the worker will render, from the same functions the worker uses:
+  `worker.jobs.plan` (width x height, ultra's aspect ratio at ULTRA_MEGAPIXELS) and, where the
+  size follows an input image, `worker.inputs.fit_size` on that image. None when the size
+  cannot be known here (an endpoint the planner does not know).
+- `cost`: `flat + per_output_mp * output_mp + per_input_mp * input_mp` from
+  `Settings.prices[endpoint]` (or its `"*"` entry); None when no price applies, or when a
+  per-megapixel price needs a figure that is None.
+
+They are also stored on the task (`params[FIGURES_PARAM]`) so the usage record written when
+the task finishes (store/usage.py) counts what the client was told."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from PIL import Image
+
+from fluxhost.settings import Price, Settings
+from fluxhost.store.usage import FIGURES_PARAM
+from fluxhost.worker.inputs import fit_size
+from fluxhost.worker.jobs import plan
+
+__all__ = ["FIGURES_PARAM", "Figures", "cost", "figures", "megapixels", "output_size"]
+
+# Input fields that only qualify another image: not counted as input megapixels.
+NOT_COUNTED = frozenset({"mask"})
+# Where an endpoint's output size follows an input image (worker/requests.py: fill sizes from
+# `image`, canny and depth from `control_image`), the first of these present decides.
+SIZING_FIELDS = ("image", "control_image", "input_image")
+
+
+@dataclass(frozen=True)
+class Figures:
+    input_mp: float | None
+    output_mp: float | None
+    cost: float | None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def megapixels(pixels: int) -> float:
+    """Pixels as megapixels, to 2 decimal places (the contract's precision)."""
+    return round(pixels / 1_000_000, 2)
+
+
+def image_sizes(images: dict[str, bytes]) -> dict[str, tuple[int, int]]:
+    """Width and height of each (already validated) input image, from its header only. EXIF
+    rotation may swap them; no figure here depends on the order."""
+    sizes = {}
+    for name, raw in images.items():
+        with Image.open(io.BytesIO(raw)) as img:
+            sizes[name] = img.size
+    return sizes
+
+
+def output_size(endpoint: str, params: dict[str, Any], sizes: dict[str, tuple[int, int]],
+                settings: Settings) -> tuple[int, int] | None:
+    """The output size the worker will produce for this submission, or None if unknown."""
+    try:
+        p = plan(endpoint, params, settings)
+    except (KeyError, ValueError, TypeError):
+        return None
+    if p.width and p.height:
+        return p.width, p.height
+    for name in SIZING_FIELDS:
+        if name in sizes:
+            return fit_size(*sizes[name])
+    return None
+
+
+def cost(endpoint: str, input_mp: float | None, output_mp: float | None,
+         prices: dict[str, Price]) -> float | None:
+    price = prices.get(endpoint) or prices.get("*")
+    if price is None:
+        return None
+    total = price.flat
+    for rate, figure in ((price.per_output_mp, output_mp), (price.per_input_mp, input_mp)):
+        if rate:
+            if figure is None:
+                return None
+            total += rate * figure
+    return round(total, 6)  # no float noise (0.1 + 0.2); credits may be fractional
+
+
+def figures(endpoint: str, params: dict[str, Any], images: dict[str, bytes],
+            settings: Settings) -> Figures:
+    """The figures of a submission: `params` as stored (seed drawn, input blobs set)."""
+    sizes = image_sizes(images)
+    input_mp = megapixels(sum(w * h for name, (w, h) in sizes.items()
+                              if name not in NOT_COUNTED))
+    size = output_size(endpoint, params, sizes, settings)
+    output_mp = megapixels(size[0] * size[1]) if size is not None else None
+    return Figures(input_mp, output_mp, cost(endpoint, input_mp, output_mp, settings.prices))
