@@ -24,14 +24,26 @@ ACTIVE_STATES = ("queued", "running")
 # params[INPUTS_PARAM] maps an input field to the blob holding its bytes; purged with the task.
 INPUTS_PARAM = "_input_blobs"
 
-# The pipeline kind each endpoint runs on; a task's kind is stored at submit so that a worker
-# claims only what it can run. Training tasks (endpoint "finetune") have kind "training".
+# The pipeline kind each endpoint runs on by default (the one place this is written: claims,
+# metrics and /ready read it); FLUXHOST_ENDPOINT_KINDS overrides it per endpoint
+# (`Settings.endpoint_kind`). A task's kind is stored at submit so that a worker claims only
+# what it can run. Training tasks (endpoint "finetune") have kind "training".
 ENDPOINT_KINDS: dict[str, str] = {
     "flux-pro-finetuned": "base",
     "flux-pro-1.1-ultra-finetuned": "base",
     "flux-pro-1.0-fill-finetuned": "fill",
     "flux-pro-1.0-canny-finetuned": "canny",
     "flux-pro-1.0-depth-finetuned": "depth",
+    "flux-pro-1.1": "base",
+    "flux-pro": "base",
+    "flux-dev": "base",
+    "flux-pro-1.1-ultra": "base",
+    "flux-pro-1.0-fill": "fill",
+    "flux-pro-1.0-expand": "fill",
+    "flux-pro-1.0-canny": "canny",
+    "flux-pro-1.0-depth": "depth",
+    "flux-kontext-pro": "kontext",
+    "flux-kontext-max": "kontext",
 }
 TRAINING_KIND = "training"
 TASK_KINDS = (*dict.fromkeys(ENDPOINT_KINDS.values()), TRAINING_KIND)

@@ -1,5 +1,18 @@
 """The wire contract: every request and response shape of the API, and nothing else."""
 
+from fluxhost.wire.base_inputs import (
+    BASE_MODELS,
+    BaseGenerationInputs,
+    CannyInputs,
+    DepthInputs,
+    FluxDevInputs,
+    FluxKontextProInputs,
+    FluxPro11Inputs,
+    FluxProExpandInputs,
+    FluxProFillInputs,
+    FluxProInputs,
+    FluxUltraInput,
+)
 from fluxhost.wire.enums import OutputFormat, StatusResponse
 from fluxhost.wire.inputs import (
     FinetuneCannyInputs,
@@ -22,15 +35,26 @@ from fluxhost.wire.outputs import (
 )
 
 __all__ = [
+    "BASE_MODELS",
     "AsyncResponse",
     "AsyncWebhookResponse",
     "AsyncWebhookResponseWithPolling",
+    "BaseGenerationInputs",
+    "CannyInputs",
+    "DepthInputs",
     "ErrorDetail",
     "FinetuneCannyInputs",
     "FinetuneDepthInputs",
     "FinetuneFluxProFillInputs",
     "FinetuneFluxUltraInput",
+    "FluxDevInputs",
+    "FluxKontextProInputs",
+    "FluxPro11Inputs",
+    "FluxProExpandInputs",
+    "FluxProFillInputs",
     "FluxProFinetuneInputs",
+    "FluxProInputs",
+    "FluxUltraInput",
     "GenerationInputs",
     "OutputFormat",
     "ResultBody",

@@ -15,15 +15,37 @@ def _plain_object_or_null(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _measure(title: str, description: str) -> Any:
+    return Field(None, title=title, description=description, json_schema_extra=_no_default)
+
+
+COST = ("Cost", "Cost in credits for this request")
+INPUT_MP = ("Input Mp", "Input megapixels (2 decimal places)")
+OUTPUT_MP = ("Output Mp", "Output megapixels (2 decimal places)")
+
+
+# `cost`, `input_mp` and `output_mp`: the optional figures base-api.openapi.json adds to both
+# submit answers, served on both families (sent when given, null included: answers are dumped
+# with `exclude_unset`).
 class AsyncResponse(BaseModel):
     id: str
     polling_url: str
+    cost: float | None = _measure(*COST)
+    input_mp: float | None = _measure(*INPUT_MP)
+    output_mp: float | None = _measure(*OUTPUT_MP)
 
 
 class AsyncWebhookResponse(BaseModel):
     id: str
     status: str
     webhook_url: str
+    cost: float | None = _measure(*COST)
+    input_mp: float | None = _measure(*INPUT_MP)
+    output_mp: float | None = _measure(*OUTPUT_MP)
 
 
 class AsyncWebhookResponseWithPolling(AsyncWebhookResponse):

@@ -1,4 +1,5 @@
-"""The five finetuned generation endpoints: validate, queue, answer with a polling URL."""
+"""The generation endpoints (the five finetuned ones and the ten of base-api.openapi.json):
+validate, queue, answer with a polling URL."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from PIL import Image
 from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.body import openapi_body, parse_body
 from fluxhost.api.cache import TTLCache
-from fluxhost.api.pricing import FIGURES_PARAM
-from fluxhost.api.pricing import figures as request_figures
 from fluxhost.api.responses import BODY_WRITE, errors
 from fluxhost.api.urls import base_url
 from fluxhost.api.validation import (
@@ -43,19 +42,44 @@ from fluxhost.wire import (
     FluxProFinetuneInputs,
     GenerationInputs,
 )
+from fluxhost.wire.base_inputs import (
+    BaseGenerationInputs,
+    CannyInputs,
+    DepthInputs,
+    FluxDevInputs,
+    FluxKontextProInputs,
+    FluxPro11Inputs,
+    FluxProExpandInputs,
+    FluxProFillInputs,
+    FluxProInputs,
+    FluxUltraInput,
+)
 from fluxhost.wire.outputs import AsyncWebhookResponseWithPolling
 from fluxhost.worker.inputs import has_alpha
 
-router = APIRouter(tags=["Tasks"])
+router = APIRouter()
 log = logging.getLogger(__name__)
 
-IMAGE_FIELDS: dict[type[GenerationInputs], tuple[str, ...]] = {
+# A finetuned request (ownership checked) or a base one (no finetune).
+Inputs = GenerationInputs | BaseGenerationInputs
+IMAGE_FIELDS: dict[type[Inputs], tuple[str, ...]] = {
     FluxProFinetuneInputs: ("image_prompt",),
     FinetuneFluxUltraInput: ("image_prompt",),
     FinetuneFluxProFillInputs: ("image", "mask"),
     FinetuneCannyInputs: ("control_image",),
     FinetuneDepthInputs: ("control_image",),
+    FluxPro11Inputs: ("image_prompt",),
+    FluxProInputs: ("image_prompt",),
+    FluxDevInputs: ("image_prompt",),
+    FluxUltraInput: ("image_prompt",),
+    FluxProFillInputs: ("image", "mask"),
+    FluxProExpandInputs: ("image",),
+    CannyInputs: ("control_image", "preprocessed_image"),
+    DepthInputs: ("control_image", "preprocessed_image"),
+    FluxKontextProInputs: ("input_image", "input_image_2", "input_image_3", "input_image_4"),
 }
+# Fields that the provider documents as "base64 or URL": URLs are not fetched here.
+URL_FIELDS = frozenset(IMAGE_FIELDS[FluxKontextProInputs])
 SEED_MAX = 2**32 - 1
 
 
@@ -64,7 +88,7 @@ def services(request: Request) -> Services:
 
 
 def _check_images(
-    body: GenerationInputs, settings_max_pixels: int
+    body: Inputs, settings_max_pixels: int
 ) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
     images: dict[str, bytes] = {}
     errors: list[dict[str, Any]] = []
@@ -74,6 +98,11 @@ def _check_images(
         value = getattr(body, name)
         if value is None:
             continue
+        if name in URL_FIELDS and value.startswith(("http://", "https://")):
+            errors.append(field_error(
+                name, "Value error, image URLs are not fetched by this server: send the image "
+                "base64-encoded", "value_error", value[:50]))
+            continue
         raw, img, err = decode_image(name, value, settings_max_pixels)
         if err is not None:
             errors.append(err)
@@ -82,8 +111,8 @@ def _check_images(
         images[name] = raw
         opened[name] = img
         sizes[name] = img.size
-    if isinstance(body, FinetuneFluxProFillInputs) and "image" in opened and body.mask is None \
-            and not has_alpha(opened["image"]):
+    if isinstance(body, FinetuneFluxProFillInputs | FluxProFillInputs) and "image" in opened \
+            and body.mask is None and not has_alpha(opened["image"]):
         errors.append(field_error(
             "mask", "Value error, a mask is required: the image has no alpha channel to take "
             "one from", "value_error", None))
@@ -97,7 +126,28 @@ def _check_images(
                 None,
             )
         )
+    errors += _check_base_images(body, sizes, settings_max_pixels)
     return images, errors
+
+
+def _check_base_images(
+    body: Inputs, sizes: dict[str, tuple[int, int]], max_pixels: int
+) -> list[dict[str, Any]]:
+    """Canny and depth need a control image or a preprocessed one; an expanded image must stay
+    within MAX_IMAGE_PIXELS."""
+    if isinstance(body, CannyInputs | DepthInputs) and body.control_image is None \
+            and body.preprocessed_image is None:
+        return [field_error("control_image", "Value error, control_image or preprocessed_image "
+                            "is required", "value_error", None)]
+    if isinstance(body, FluxProExpandInputs) and "image" in sizes:
+        width = sizes["image"][0] + (body.left or 0) + (body.right or 0)
+        height = sizes["image"][1] + (body.top or 0) + (body.bottom or 0)
+        if width * height > max_pixels:
+            return [field_error(
+                "image", f"Value error, the expanded image would be {width}x{height} = "
+                f"{width * height} pixels, more than the limit of {max_pixels}", "value_error",
+                None)]
+    return []
 
 
 # Positive answers only, briefly: a deleted finetune is still refused by the worker.
@@ -120,8 +170,8 @@ def _owns_finetune(svc: Services, finetune_id: str, key_id: int) -> bool:
     return True
 
 
-def _check_thresholds(body: GenerationInputs) -> list[dict[str, Any]]:
-    if not isinstance(body, FinetuneCannyInputs):
+def _check_thresholds(body: Inputs) -> list[dict[str, Any]]:
+    if not isinstance(body, FinetuneCannyInputs | CannyInputs):
         return []
     low, high = body.canny_low_threshold, body.canny_high_threshold
     low = 50 if low is None else low
@@ -133,7 +183,7 @@ def _check_thresholds(body: GenerationInputs) -> list[dict[str, Any]]:
 
 
 async def submit(
-    endpoint: str, body: GenerationInputs, request: Request, key: KeyInfo
+    endpoint: str, body: Inputs, request: Request, key: KeyInfo
 ) -> Response:
     svc = services(request)
     settings = svc.settings
@@ -151,7 +201,7 @@ async def submit(
     raise_errors(errors)
     base = base_url(request, settings)  # a bad Host is a 400 before anything is written
 
-    if not _owns_finetune(svc, body.finetune_id, key.id):
+    if isinstance(body, GenerationInputs) and not _owns_finetune(svc, body.finetune_id, key.id):
         raise HTTPException(status_code=404, detail=f"Finetune not found: {body.finetune_id}")
 
     params = body.params()
@@ -164,9 +214,6 @@ async def submit(
     for name in input_keys:
         params[name] = None
     params[INPUTS_PARAM] = input_keys
-    # input_mp, output_mp, cost: answered now, and kept on the task for its usage record.
-    figures = request_figures(endpoint, params, images, settings).as_dict()
-    params[FIGURES_PARAM] = figures
     try:
         if input_keys:  # off the event loop: on S3 each put is a network round trip
             puts = {blob_key: images[name] for name, blob_key in input_keys.items()}
@@ -192,12 +239,12 @@ async def submit(
     polling_url = f"{base}/v1/get_result?id={task_id}"
     if webhook is not None:
         answer: Any = AsyncWebhookResponseWithPolling(
-            id=task_id, status="Pending", webhook_url=webhook, polling_url=polling_url,
-            **figures,
+            id=task_id, status="Pending", webhook_url=webhook, polling_url=polling_url
         )
     else:
-        answer = AsyncResponse(id=task_id, polling_url=polling_url, **figures)
-    return Response(answer.model_dump_json(), media_type="application/json")
+        answer = AsyncResponse(id=task_id, polling_url=polling_url)
+    # exclude_unset: the optional figures are sent when given, null included.
+    return Response(answer.model_dump_json(exclude_unset=True), media_type="application/json")
 
 
 def _put_blobs(svc: Services, blobs: dict[str, bytes]) -> None:
@@ -215,13 +262,14 @@ def _drop_blobs(svc: Services, keys: Iterable[str]) -> None:
 
 SubmitAnswer = AsyncResponse | AsyncWebhookResponse
 # Documented in components by the app's openapi() (no route declares them as a parameter).
-GENERATION_MODELS: list[type[GenerationInputs]] = []
+GENERATION_MODELS: list[type[Inputs]] = []
 # Path -> handler, for api/fastpath.py.
 FAST_HANDLERS: dict[str, Callable[[Request], Awaitable[Response]]] = {}
 
 
 def _route(
-    path: str, model: type[GenerationInputs], summary: str, description: str, operation_id: str
+    path: str, model: type[Inputs], summary: str, description: str, operation_id: str,
+    tags: str = "Tasks",
 ) -> None:
     endpoint = path.removeprefix("/v1/")
 
@@ -234,15 +282,18 @@ def _route(
         return await submit(endpoint, body, request, key)
 
     handler.__name__ = operation_id
-    GENERATION_MODELS.append(model)
+    if model not in GENERATION_MODELS:
+        GENERATION_MODELS.append(model)
     FAST_HANDLERS[path] = handler
+    finetuned = issubclass(model, GenerationInputs)  # 404: an unknown or another's finetune
     router.post(
         path,
         response_model=SubmitAnswer,
         summary=summary,
         description=description,
         operation_id=operation_id,
-        responses=errors(*BODY_WRITE, 404, 429, body=True),
+        tags=[tags],
+        responses=errors(*BODY_WRITE, *((404,) if finetuned else ()), 429, body=True),
         openapi_extra={"security": SECURITY, "requestBody": openapi_body(model)},
     )(handler)
 
@@ -283,3 +334,82 @@ _route(
     "Submits an image generation task with FLUX.1 Depth [pro] finetune.",
     "flux_pro_1_0_depth_finetuned_v1_flux_pro_1_0_depth_finetuned_post",
 )
+
+
+# base-api.openapi.json: summaries and descriptions verbatim; the provider's tags ("Models" for
+# the current operations, "Tasks" for the three rebuilt from older pages, which also have no
+# operationId there: FastAPI's convention is used, as BASE-API-SOURCES.md expects).
+_route(
+    "/v1/flux-pro-1.1",
+    FluxPro11Inputs,
+    "Generate an image with FLUX 1.1 [pro].",
+    "Submits an image generation task with FLUX 1.1 [pro].",
+    "flux_pro_1_1_v1_flux_pro_1_1_post",
+    tags="Models",
+)
+_route(
+    "/v1/flux-pro",
+    FluxProInputs,
+    "Generate an image with FLUX.1 [pro].",
+    "Submits an image generation task with FLUX.1 [pro].",
+    "flux_pro_v1_flux_pro_post",
+)
+_route(
+    "/v1/flux-dev",
+    FluxDevInputs,
+    "Generate an image with FLUX.1 [dev].",
+    "Submits an image generation task with FLUX.1 [dev].",
+    "flux_dev_v1_flux_dev_post",
+    tags="Models",
+)
+_route(
+    "/v1/flux-pro-1.1-ultra",
+    FluxUltraInput,
+    "Generate an image with FLUX 1.1 [pro] with ultra mode and optional raw mode.",
+    "Submits an image generation task with FLUX 1.1 [pro] with ultra mode and optional raw mode.",
+    "generate_flux_1_1_ultra_v1_flux_pro_1_1_ultra_post",
+    tags="Models",
+)
+_route(
+    "/v1/flux-pro-1.0-fill",
+    FluxProFillInputs,
+    "Generate an image with FLUX.1 Fill [pro] using an input image and mask.",
+    "Submits an image generation task with the FLUX.1 Fill [pro] model using an input image and "
+    "mask. Mask can be applied to alpha channel or submitted as a separate image.",
+    "fill_v1_flux_pro_1_0_fill_post",
+    tags="Models",
+)
+_route(
+    "/v1/flux-pro-1.0-expand",
+    FluxProExpandInputs,
+    "Expand an image by adding pixels on any side.",
+    "Submits an image expansion task that adds the specified number of pixels to any "
+    "combination of sides (top, bottom, left, right) while maintaining context.",
+    "expand_v1_flux_pro_1_0_expand_post",
+    tags="Models",
+)
+_route(
+    "/v1/flux-pro-1.0-canny",
+    CannyInputs,
+    "Generate an image with FLUX.1 Canny [pro] using a control image.",
+    "Submits an image generation task with FLUX.1 Canny [pro].",
+    "canny_v1_flux_pro_1_0_canny_post",
+)
+_route(
+    "/v1/flux-pro-1.0-depth",
+    DepthInputs,
+    "Generate an image with FLUX.1 Depth [pro] using a control image.",
+    "Submits an image generation task with FLUX.1 Depth [pro].",
+    "depth_v1_flux_pro_1_0_depth_post",
+)
+for _tier in ("pro", "max"):
+    _route(
+        f"/v1/flux-kontext-{_tier}",
+        FluxKontextProInputs,
+        f"Create an image with FLUX.1 Kontext [{_tier}] (legacy, use FLUX.2 [PRO] for editing)",
+        f"Submits an image creation task with FLUX.1 Kontext [{_tier}]. For image editing, "
+        "prefer FLUX.2 [PRO] (/flux-2-pro) or FLUX.2 [FLEX] (/flux-2-flex) which are the "
+        "recommended default models for editing workflows.",
+        f"generate_flux_kontext_{_tier}_v1_flux_kontext_{_tier}_post",
+        tags="Models",
+    )
