@@ -17,6 +17,8 @@ from PIL import Image
 from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.body import openapi_body, parse_body
 from fluxhost.api.cache import TTLCache
+from fluxhost.api.pricing import FIGURES_PARAM
+from fluxhost.api.pricing import figures as request_figures
 from fluxhost.api.responses import BODY_WRITE, errors
 from fluxhost.api.urls import base_url
 from fluxhost.api.validation import (
@@ -214,6 +216,9 @@ async def submit(
     for name in input_keys:
         params[name] = None
     params[INPUTS_PARAM] = input_keys
+    # input_mp, output_mp, cost: answered now, and kept on the task for its usage record.
+    figures = request_figures(endpoint, params, images, settings).as_dict()
+    params[FIGURES_PARAM] = figures
     try:
         if input_keys:  # off the event loop: on S3 each put is a network round trip
             puts = {blob_key: images[name] for name, blob_key in input_keys.items()}
@@ -239,10 +244,11 @@ async def submit(
     polling_url = f"{base}/v1/get_result?id={task_id}"
     if webhook is not None:
         answer: Any = AsyncWebhookResponseWithPolling(
-            id=task_id, status="Pending", webhook_url=webhook, polling_url=polling_url
+            id=task_id, status="Pending", webhook_url=webhook, polling_url=polling_url,
+            **figures,
         )
     else:
-        answer = AsyncResponse(id=task_id, polling_url=polling_url)
+        answer = AsyncResponse(id=task_id, polling_url=polling_url, **figures)
     # exclude_unset: the optional figures are sent when given, null included.
     return Response(answer.model_dump_json(exclude_unset=True), media_type="application/json")
 
