@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="leave webhook delivery to other processes")
     worker.add_argument("--kinds", default=None, metavar="KIND,...",
                         help="claim only tasks of these kinds: base, fill, canny, depth, "
-                        "training (default: $FLUXHOST_WORKER_KINDS, else all the model set has)")
+                        "kontext, training (default: $FLUXHOST_WORKER_KINDS, else all the model "
+                        "set has)")
     worker.add_argument("--migrate", action="store_true", default=None,
                         help="migrate the schema to head first (see FLUXHOST_AUTO_MIGRATE)")
     worker.add_argument("--metrics-port", type=int, default=None,

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Keys of FLUXHOST_MODELS: the pipeline kinds, plus the depth estimator the depth kind uses.
-PipelineKind = Literal["base", "fill", "canny", "depth", "redux", "depth_estimator"]
+PipelineKind = Literal["base", "fill", "canny", "depth", "kontext", "redux", "depth_estimator"]
 # Task kinds a worker may claim (store.tasks.TASK_KINDS): the endpoints' pipelines, training.
-WORKER_KINDS = ("base", "fill", "canny", "depth", "training")
+WORKER_KINDS = ("base", "fill", "canny", "depth", "kontext", "training")
 
 
 class Price(BaseModel):
@@ -209,6 +209,13 @@ class Settings(BaseSettings):
     )
     ultra_steps: int = Field(40, ge=1, le=100)
     ultra_guidance: float = Field(2.5, ge=1.0, le=100.0)
+    kontext_megapixels: float | None = Field(
+        None, gt=0, description="Kontext output size (from aspect_ratio or the input image's "
+        "aspect). Default 1.048576 (1024x1024, the pipeline's own max_area), or 0.0625 on the "
+        "dev model set."
+    )
+    kontext_steps: int = Field(28, ge=1, le=100)
+    kontext_guidance: float = Field(2.5, ge=1.0, le=100.0)
 
     @field_validator("worker_kinds")
     @classmethod
@@ -250,6 +257,12 @@ class Settings(BaseSettings):
         if self.ultra_megapixels is not None:
             return self.ultra_megapixels
         return 0.0625 if self.uses_dev_models else 4.0
+
+    @property
+    def resolved_kontext_megapixels(self) -> float:
+        if self.kontext_megapixels is not None:
+            return self.kontext_megapixels
+        return 0.0625 if self.uses_dev_models else 1024 * 1024 / 1e6
 
 
 @lru_cache(maxsize=1)

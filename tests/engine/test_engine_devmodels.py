@@ -42,7 +42,7 @@ PIPELINE_CLASSES = {
 
 
 def test_layout(dev_set: dict[str, Path]) -> None:
-    assert {"base", "fill", "canny", "depth", "redux"} == DEV_KINDS
+    assert {"base", "fill", "canny", "depth", "kontext", "redux"} == DEV_KINDS
     assert set(dev_set) == DEV_KINDS | {DEPTH_ESTIMATOR}
     for kind, class_name in PIPELINE_CLASSES.items():
         index = json.loads((dev_set[kind] / "model_index.json").read_text())

@@ -19,14 +19,16 @@ Properties:
   (API process and worker process starting together) settle on one winner.
 
 Layout: `root/<kind>/` is a `save_pretrained` directory per pipeline kind (base, fill, canny,
-depth, redux), `root/depth_estimator/` a transformers depth model (Depth Anything architecture)
-that turns control images into depth maps for the depth pipeline, and `root/COMPLETE` the marker.
+depth, kontext, redux), `root/depth_estimator/` a transformers depth model (Depth Anything
+architecture) that turns control images into depth maps for the depth pipeline, and
+`root/COMPLETE` the marker.
 
-- base, fill, canny and depth are complete pipelines that hold the *same* text encoders,
-  tokenizers and VAE (one set of objects saved four times), like BFL's FLUX.1 releases, so each
+- base, fill, canny, depth and kontext are complete pipelines that hold the *same* text encoders,
+  tokenizers and VAE (one set of objects saved five times), like BFL's FLUX.1 releases, so each
   directory also loads on its own while the engine loads those components once and shares them.
   Their transformers differ only in `x_embedder`'s input width: 64 (base), 384 (fill: latents +
-  masked-image latents + packed mask), 128 (canny/depth: latents + control latents).
+  masked-image latents + packed mask), 128 (canny/depth: latents + control latents); kontext
+  (FluxKontextPipeline) is 64 like base: its reference image's latents are extra tokens.
 - redux is shaped like black-forest-labs/FLUX.1-Redux-dev: a SigLIP vision tower, the Redux
   projector and an image processor, and no text encoders (the engine passes the base pipeline's).
 
@@ -62,7 +64,7 @@ DEV_MODEL_WARNING = (
 )
 
 # Bump when a builder changes what it writes, so existing sets on disk are rebuilt.
-DEV_SET_VERSION = 2
+DEV_SET_VERSION = 3
 MARKER_NAME = "COMPLETE"
 
 HIDDEN = 32
@@ -235,11 +237,13 @@ def build_scheduler() -> Any:
 
 # Every component has its own seed, so the weights do not depend on build order.
 SEED_CLIP, SEED_VAE = 0, 2  # SEED_CLIP + 1 is T5
-SEED_TRANSFORMER = {"base": 3, "fill": 4, "canny": 5, "depth": 6}
+SEED_TRANSFORMER = {"base": 3, "fill": 4, "canny": 5, "depth": 6, "kontext": 10}
 SEED_SIGLIP, SEED_REDUX, SEED_DEPTH_ESTIMATOR = 7, 8, 9
 
 # x_embedder input width per pipeline kind (see the module docstring); all predict 64 channels.
-TRANSFORMER_IN_CHANNELS = {"base": 64, "fill": 384, "canny": 128, "depth": 128}
+# Kontext appends the reference image's latents along the token sequence, not the channels, so
+# its transformer is as wide as base's (FLUX.1-Kontext-dev: in_channels 64).
+TRANSFORMER_IN_CHANNELS = {"base": 64, "fill": 384, "canny": 128, "depth": 128, "kontext": 64}
 
 # SigLIP at 32x32 pixels in 8x8 patches: 16 image tokens per Redux image prompt (729 for the real
 # SigLIP so400m at 384x384).
@@ -399,6 +403,7 @@ _BUILDERS: dict[str, Callable[[Path, SharedComponents], None]] = {
     "fill": _flux_builder("fill", "FluxFillPipeline"),
     "canny": _flux_builder("canny", "FluxControlPipeline"),
     "depth": _flux_builder("depth", "FluxControlPipeline"),
+    "kontext": _flux_builder("kontext", "FluxKontextPipeline"),
     "redux": _build_redux,
 }
 # Entries of the set that are not pipelines.

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fluxhost.engine._hf import set_offline_env
 from fluxhost.engine.devmodels import DEPTH_ESTIMATOR, DEV_MODEL_WARNING
+from fluxhost.engine.expand import expand_canvas, keep_original
+from fluxhost.engine.kontext import MAX_REFERENCES, stitch_references
 from fluxhost.engine.loaderrors import MODEL_CONFIG, ModelLoadError, load_error
 from fluxhost.engine.loading import (
     is_local_source,
@@ -47,8 +49,10 @@ from fluxhost.engine.preprocess import DepthEstimator, canny_edges, depth_map
 from fluxhost.engine.redux import check_strength, image_prompt_embeds
 from fluxhost.engine.types import (
     Control,
+    Expand,
     Fill,
     Interrupted,
+    Kontext,
     LoraSpec,
     MissingPipeline,
     TextToImage,
@@ -383,7 +387,7 @@ class Engine:
         if req.kind not in CONTROL_KINDS:
             raise ValueError(f"control kind must be one of {CONTROL_KINDS}, got {req.kind!r}")
         pipe = self.load(req.kind)
-        estimator = self.depth_estimator() if req.kind == "depth" else None
+        estimator = self._estimator_for(req)
         return self._generate(
             pipe,
             req,
@@ -397,9 +401,62 @@ class Engine:
         the output size, then canny edges (req.canny_low/high) or a normalised depth map."""
         if req.kind not in CONTROL_KINDS:
             raise ValueError(f"control kind must be one of {CONTROL_KINDS}, got {req.kind!r}")
-        estimator = self.depth_estimator() if req.kind == "depth" else None
+        estimator = self._estimator_for(req)
         with self._run_lock:  # the depth estimator shares the device with generation
             return _control_image(req, estimator)
+
+    def _estimator_for(self, req: Control) -> DepthEstimator | None:
+        # A preprocessed control image is used as given: no depth estimator, not even loaded.
+        return self.depth_estimator() if req.kind == "depth" and not req.preprocessed else None
+
+    def expand(
+        self,
+        req: Expand,
+        on_step: StepCallback | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> Image.Image:
+        """Outpaint: pad `req.image`, generate the new border with the fill pipeline at
+        width x height, scale the result to the padded size and paste the image back, so every
+        original pixel is kept exactly (see fluxhost.engine.expand). No padding at all returns
+        the image unchanged, without generating."""
+        from fluxhost.engine.types import Fill
+
+        _check_request(req)
+        image = req.image.convert("RGB")
+        if not (req.top or req.bottom or req.left or req.right):
+            return image.copy()
+        canvas, mask = expand_canvas(image, req.top, req.bottom, req.left, req.right)
+        generated = self.fill(
+            Fill(prompt=req.prompt, image=canvas, mask=mask, width=req.width, height=req.height,
+                 steps=req.steps, guidance=req.guidance, seed=req.seed, lora=req.lora),
+            on_step,
+            should_stop,
+        )
+        return keep_original(generated, image, canvas.size, req.left, req.top)
+
+    def kontext(
+        self,
+        req: Kontext,
+        on_step: StepCallback | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> Image.Image:
+        """FLUX.1 Kontext at width x height: image editing from up to four references, placed
+        side by side into one (fluxhost.engine.kontext), or text to image with none."""
+        _check_request(req)
+        if len(req.images) > MAX_REFERENCES:
+            raise ValueError(
+                f"Kontext takes at most {MAX_REFERENCES} reference images, got {len(req.images)}")
+        pipe = self.load("kontext")
+        area = req.width * req.height
+
+        def inputs() -> dict[str, Any]:
+            reference = stitch_references(req.images, area) if req.images else None
+            # max_area = the requested area keeps width x height as asked (the pipeline rescales
+            # its size to max_area); the reference is sized here, so no auto resize to ~1 MP.
+            return {"prompt": req.prompt, "image": reference, "max_area": area,
+                    "_auto_resize": False}
+
+        return self._generate(pipe, req, on_step, should_stop, inputs)
 
     def _generate(
         self,
@@ -453,6 +510,8 @@ def _control_image(req: Control, estimator: DepthEstimator | None) -> Image.Imag
     source = _fit(
         req.control_image.convert("RGB"), (req.width, req.height), Image.Resampling.LANCZOS
     )
+    if req.preprocessed:  # already edges or a depth map: used as given
+        return source
     if req.kind == "canny":
         return canny_edges(source, req.canny_low, req.canny_high)
     assert estimator is not None

@@ -1,13 +1,14 @@
 """Load one pipeline kind from a hub id or a local directory with the stock diffusers classes.
 
-Component sharing: every FLUX.1 pipeline BFL released (dev, schnell, Fill, Canny, Depth) ships the
-same CLIP-L and T5-XXL text encoders, tokenizers and VAE; only the transformer differs. Redux ships
-none of them, but needs the text encoders to place its image tokens after the T5 tokens. So the
-engine loads those components once -- from whichever pipeline it loads first -- and passes them to
-`from_pretrained` for every later kind, which then reads only its transformer (plus its own
-scheduler: schedulers keep per-run state, so they are never shared). With FLUX.1-dev that saves
-about 10 GB of bf16 weights per extra kind. The assumption is that all configured kinds belong to
-one family; mixing in a model with different text encoders or VAE is not supported.
+Component sharing: every FLUX.1 pipeline BFL released (dev, schnell, Fill, Canny, Depth, Kontext)
+ships the same CLIP-L and T5-XXL text encoders, tokenizers and VAE; only the transformer differs.
+Redux ships none of them, but needs the text encoders to place its image tokens after the T5
+tokens. So the engine loads those components once -- from whichever pipeline it loads first --
+and passes them to `from_pretrained` for every later kind, which then reads only its transformer
+(plus its own scheduler: schedulers keep per-run state, so they are never shared). With
+FLUX.1-dev that saves about 10 GB of bf16 weights per extra kind. The assumption is that all
+configured kinds belong to one family; mixing in a model with different text encoders or VAE is
+not supported.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ PIPELINE_CLASSES: dict[str, str] = {
     "fill": "FluxFillPipeline",
     "canny": "FluxControlPipeline",
     "depth": "FluxControlPipeline",
+    "kontext": "FluxKontextPipeline",
     "redux": "FluxPriorReduxPipeline",
 }
 

@@ -59,7 +59,9 @@ class Fill:
 @dataclass(frozen=True)
 class Control:
     """Structure-conditioned generation on the canny or depth pipeline. `control_image` is the
-    user's image (RGB); the engine turns it into edges or a depth map."""
+    user's image (RGB); the engine turns it into edges or a depth map, unless `preprocessed`:
+    then it already is one (the API's `preprocessed_image`) and is used as given, only resized
+    to width x height (no edge detection, no depth estimator)."""
 
     kind: Literal["canny", "depth"]
     prompt: str
@@ -72,6 +74,44 @@ class Control:
     lora: LoraSpec | None = None
     canny_low: int = 50
     canny_high: int = 200
+    preprocessed: bool = False
+
+
+@dataclass(frozen=True)
+class Expand:
+    """Outpainting on the fill pipeline: `image` (RGB) padded by `top`, `bottom`, `left` and
+    `right` pixels, the new border generated. The output is the padded size exactly, and every
+    pixel of `image` is in it unchanged at (left, top). `width` x `height` is the size the fill
+    pipeline generates at (the padded canvas fitted to the API's bounds, multiples of 16)."""
+
+    prompt: str
+    image: Image.Image  # RGB
+    top: int
+    bottom: int
+    left: int
+    right: int
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seed: int
+    lora: LoraSpec | None = None
+
+
+@dataclass(frozen=True)
+class Kontext:
+    """FLUX.1 Kontext: generate from the prompt and up to four reference images (RGB; none:
+    text to image). Several references are placed side by side into one reference image
+    (fluxhost.engine.kontext.stitch_references) before the pipeline sees them."""
+
+    prompt: str
+    images: tuple[Image.Image, ...]
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seed: int
+    lora: LoraSpec | None = None
 
 
 class EngineError(Exception):

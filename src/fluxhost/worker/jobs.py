@@ -13,12 +13,39 @@ from fluxhost.settings import Settings
 from fluxhost.store.tasks import ENDPOINT_KINDS, INPUTS_PARAM
 from fluxhost.wire import parse_aspect_ratio
 
-__all__ = ["ENDPOINT_KINDS", "Plan", "plan", "ultra_size"]
+__all__ = ["ENDPOINT_KINDS", "Plan", "area_size", "plan", "ultra_size"]
 
 
-# `flux-pro-finetuned` has no strength field for its image prompt: Redux at full strength,
-# i.e. the image's conditioning alone, as a "remix" of the image.
+# `flux-pro-finetuned` (and flux-pro, flux-pro-1.1, flux-dev) have no strength field for their
+# image prompt: Redux at full strength, i.e. the image's conditioning alone, a "remix" of it.
 PRO_IMAGE_PROMPT_STRENGTH = 1.0
+
+ULTRA_ENDPOINTS = ("flux-pro-1.1-ultra-finetuned", "flux-pro-1.1-ultra")
+KONTEXT_ENDPOINTS = ("flux-kontext-pro", "flux-kontext-max")
+# Text to image at the request's width x height.
+SIZED_ENDPOINTS = ("flux-pro-finetuned", "flux-pro-1.1", "flux-pro", "flux-dev")
+EXPAND_ENDPOINT = "flux-pro-1.0-expand"
+CANNY_ENDPOINTS = ("flux-pro-1.0-canny-finetuned", "flux-pro-1.0-canny")
+CONTROL_ENDPOINTS = (*CANNY_ENDPOINTS, "flux-pro-1.0-depth-finetuned", "flux-pro-1.0-depth")
+# Steps and guidance of the non-finetuned endpoints, when the request leaves them null: the
+# contract's defaults. flux-pro-1.1 has neither field: FLUX.1-dev at the flux-dev defaults.
+STEPS_GUIDANCE_DEFAULTS: dict[str, tuple[int, float]] = {
+    "flux-pro-1.1": (28, 3.0),
+    "flux-pro": (40, 2.5),
+    "flux-dev": (28, 3.0),
+    "flux-pro-1.0-fill": (50, 60.0),
+    "flux-pro-1.0-expand": (50, 60.0),
+    "flux-pro-1.0-canny": (50, 30.0),
+    "flux-pro-1.0-depth": (50, 15.0),
+}
+FIXED_STEPS_GUIDANCE = ("flux-pro-1.1",)  # no such fields in the request
+# Ultra's `raw` ("less processed, more natural-looking images"): FLUX.1-dev has no raw mode; the
+# open-weights lever for a less polished, more natural look is lower guidance, so raw caps the
+# guidance at this.
+RAW_GUIDANCE = 2.0
+# Kontext's own bounds: aspect ratios between 21:9 and 9:21, sides multiples of 16.
+KONTEXT_MULTIPLE = 16
+KONTEXT_IMAGE_FIELDS = ("input_image", "input_image_2", "input_image_3", "input_image_4")
 
 
 @dataclass(frozen=True)
@@ -31,12 +58,19 @@ class Plan:
     guidance: float
     seed: int
     output_format: str
-    finetune_id: str
+    finetune_id: str | None  # None: the base model, no LoRA (the non-finetuned endpoints)
     finetune_strength: float
     inputs: dict[str, str] = field(default_factory=dict)  # input field -> blob key
     image_prompt_strength: float = PRO_IMAGE_PROMPT_STRENGTH
     canny_low: int = 50
     canny_high: int = 200
+    # canny/depth: the control image is `preprocessed_image`, used as given
+    preprocessed: bool = False
+    # expand: pixels added at the top, bottom, left and right
+    padding: tuple[int, int, int, int] | None = None
+    # kontext without aspect_ratio but with an input image: output size at this many
+    # megapixels in the first input image's aspect (width and height are 0 until then)
+    megapixels: float = 0.0
 
     @property
     def kind(self) -> str:
@@ -46,35 +80,69 @@ class Plan:
 def ultra_size(aspect_ratio: str, megapixels: float, multiple: int = 32) -> tuple[int, int]:
     """Width and height near `megapixels` at this aspect ratio, each a multiple of `multiple`."""
     w, h = parse_aspect_ratio(aspect_ratio)
+    return area_size(w, h, megapixels, multiple)
+
+
+def area_size(
+    aspect_w: float, aspect_h: float, megapixels: float, multiple: int
+) -> tuple[int, int]:
+    """Width and height near `megapixels` at aspect `aspect_w`:`aspect_h`, each a multiple of
+    `multiple` (at least `multiple`)."""
     pixels = megapixels * 1_000_000
-    width = math.sqrt(pixels * w / h)
-    height = width * h / w
+    width = math.sqrt(pixels * aspect_w / aspect_h)
+    height = width * aspect_h / aspect_w
     return (
         max(multiple, round(width / multiple) * multiple),
         max(multiple, round(height / multiple) * multiple),
     )
 
 
+def kontext_image_size(width: int, height: int, megapixels: float) -> tuple[int, int]:
+    """Kontext's output size for an input image of this size: its aspect, clamped to
+    21:9..9:21, at `megapixels`, sides multiples of 16."""
+    aspect = min(max(width / height, 9 / 21), 21 / 9)
+    return area_size(aspect, 1.0, megapixels, KONTEXT_MULTIPLE)
+
+
 def plan(endpoint: str, params: dict[str, Any], settings: Settings) -> Plan:
     kinds = [ENDPOINT_KINDS[endpoint]]
-    inputs: dict[str, str] = dict(params.get(INPUTS_PARAM) or {})
+    inputs: dict[str, str] = {k: v for k, v in (params.get(INPUTS_PARAM) or {}).items() if v}
     if inputs.get("image_prompt"):
         kinds.append("redux")
     extra: dict[str, Any] = {}
-    if endpoint == "flux-pro-1.1-ultra-finetuned":
+    if endpoint in ULTRA_ENDPOINTS:
         width, height = ultra_size(params["aspect_ratio"], settings.resolved_ultra_megapixels)
         steps, guidance = settings.ultra_steps, settings.ultra_guidance
-        extra["image_prompt_strength"] = float(params.get("image_prompt_strength", 0.1))
-    elif endpoint == "flux-pro-finetuned":
+        if params.get("raw"):
+            guidance = min(guidance, RAW_GUIDANCE)
+        extra["image_prompt_strength"] = float(_or(params.get("image_prompt_strength"), 0.1))
+    elif endpoint in KONTEXT_ENDPOINTS:
+        steps, guidance = settings.kontext_steps, settings.kontext_guidance
+        megapixels = settings.resolved_kontext_megapixels
+        aspect = params.get("aspect_ratio")
+        if aspect:
+            width, height = area_size(*parse_aspect_ratio(aspect), megapixels, KONTEXT_MULTIPLE)
+        elif any(field in inputs for field in KONTEXT_IMAGE_FIELDS):
+            width = height = 0  # the first input image's aspect (worker/requests.py)
+            extra["megapixels"] = megapixels
+        else:  # text to image
+            width, height = area_size(1, 1, megapixels, KONTEXT_MULTIPLE)
+    elif endpoint in SIZED_ENDPOINTS:
         width, height = int(params["width"]), int(params["height"])
-        steps, guidance = int(params["steps"]), float(params["guidance"])
+        steps, guidance = _steps_guidance(endpoint, params)
     else:
         width = height = 0
-        steps, guidance = int(params["steps"]), float(params["guidance"])
-    if endpoint == "flux-pro-1.0-canny-finetuned":
+        steps, guidance = _steps_guidance(endpoint, params)
+    if endpoint in CANNY_ENDPOINTS:
         # null thresholds mean the defaults, as the contract's defaults say
-        extra["canny_low"] = _or(params.get("canny_low_threshold"), 50)
-        extra["canny_high"] = _or(params.get("canny_high_threshold"), 200)
+        extra["canny_low"] = int(_or(params.get("canny_low_threshold"), 50))
+        extra["canny_high"] = int(_or(params.get("canny_high_threshold"), 200))
+    if endpoint in CONTROL_ENDPOINTS:
+        extra["preprocessed"] = "preprocessed_image" in inputs
+    if endpoint == EXPAND_ENDPOINT:
+        extra["padding"] = tuple(int(_or(params.get(side), 0))
+                                 for side in ("top", "bottom", "left", "right"))
+    default_format = "png" if endpoint in KONTEXT_ENDPOINTS else "jpeg"
     return Plan(
         kinds=tuple(kinds),
         prompt=params.get("prompt") or "",
@@ -83,13 +151,24 @@ def plan(endpoint: str, params: dict[str, Any], settings: Settings) -> Plan:
         steps=steps,
         guidance=guidance,
         seed=int(params["seed"]),
-        output_format=params.get("output_format") or "jpeg",
-        finetune_id=params["finetune_id"],
-        finetune_strength=float(params["finetune_strength"]),
+        output_format=params.get("output_format") or default_format,
+        finetune_id=params.get("finetune_id"),
+        finetune_strength=float(_or(params.get("finetune_strength"), 1.0)),
         inputs=inputs,
         **extra,
     )
 
 
-def _or(value: Any, default: int) -> int:
-    return default if value is None else int(value)
+def _steps_guidance(endpoint: str, params: dict[str, Any]) -> tuple[int, float]:
+    """The request's steps and guidance; null (or, for flux-pro-1.1, no such field): the
+    endpoint's defaults. The finetuned endpoints always carry both."""
+    default = STEPS_GUIDANCE_DEFAULTS.get(endpoint)
+    if default is None:
+        return int(params["steps"]), float(params["guidance"])
+    if endpoint in FIXED_STEPS_GUIDANCE:
+        return default
+    return int(_or(params.get("steps"), default[0])), float(_or(params.get("guidance"), default[1]))
+
+
+def _or(value: Any, default: float) -> Any:
+    return default if value is None else value

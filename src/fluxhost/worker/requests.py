@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fluxhost.engine.types import Control, Fill, ImagePrompt, LoraSpec, TextToImage
+from fluxhost.engine.types import (
+    Control,
+    Expand,
+    Fill,
+    ImagePrompt,
+    Kontext,
+    LoraSpec,
+    TextToImage,
+)
 from fluxhost.worker.inputs import InputError, fill_mask, fit_size, open_image, resized
-from fluxhost.worker.jobs import Plan
+from fluxhost.worker.jobs import KONTEXT_IMAGE_FIELDS, Plan, kontext_image_size
 
-EngineRequest = TextToImage | Fill | Control
+EngineRequest = TextToImage | Fill | Control | Expand | Kontext
 
 
 def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> EngineRequest:
@@ -20,6 +28,14 @@ def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> 
             image = open_image(inputs["image_prompt"], "image_prompt").convert("RGB")
             image_prompt = ImagePrompt(image, p.image_prompt_strength)
         return TextToImage(width=p.width, height=p.height, image_prompt=image_prompt, **common)
+    if p.kind == "fill" and p.padding is not None:
+        image = open_image(_need(inputs, "image"), "image").convert("RGB")
+        top, bottom, left, right = p.padding
+        # Generated at the padded canvas fitted to the API's bounds; the engine scales the
+        # result back to the canvas and keeps the image's own pixels.
+        size = fit_size(left + image.width + right, top + image.height + bottom)
+        return Expand(image=image, top=top, bottom=bottom, left=left, right=right,
+                      width=size[0], height=size[1], **common)
     if p.kind == "fill":
         image = open_image(_need(inputs, "image"), "image")
         mask = fill_mask(image, open_image(inputs["mask"], "mask") if "mask" in inputs else None)
@@ -27,14 +43,28 @@ def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> 
         return Fill(image=resized(image.convert("RGB"), size), mask=resized(mask, size, mask=True),
                     width=size[0], height=size[1], **common)
     if p.kind in ("canny", "depth"):
-        control = open_image(_need(inputs, "control_image"), "control_image").convert("RGB")
+        # preprocessed_image (edges or a depth map made by the client) wins over control_image.
+        name = "preprocessed_image" if p.preprocessed else "control_image"
+        control = open_image(_need(inputs, name), name).convert("RGB")
         size = fit_size(*control.size)
         return Control(kind=p.kind, control_image=resized(control, size), width=size[0],  # type: ignore[arg-type]
-                       height=size[1], canny_low=p.canny_low, canny_high=p.canny_high, **common)
+                       height=size[1], canny_low=p.canny_low, canny_high=p.canny_high,
+                       preprocessed=p.preprocessed, **common)
+    if p.kind == "kontext":
+        images = tuple(open_image(inputs[name], name).convert("RGB")
+                       for name in KONTEXT_IMAGE_FIELDS if name in inputs)
+        width, height = p.width, p.height
+        if not width:
+            if not images:
+                raise InputError("no aspect_ratio and no input image to take the size from")
+            width, height = kontext_image_size(*images[0].size, p.megapixels)
+        return Kontext(images=images, width=width, height=height, **common)
     raise InputError(f"no engine request for pipeline kind {p.kind!r}")
 
 
 def _need(inputs: dict[str, bytes], name: str) -> bytes:
     if name not in inputs:
+        if name == "control_image":
+            raise InputError("neither control_image nor preprocessed_image is given")
         raise InputError(f"{name} is missing from storage")
     return inputs[name]

@@ -37,7 +37,7 @@ Finishing = Callable[[], queue.Outcome]
 
 # The kind warmed up before claiming: base serves most endpoints (and Redux needs its encoders);
 # a model set without base warms the first kind it has.
-WARM_UP_ORDER = ("base", "fill", "canny", "depth")
+WARM_UP_ORDER = ("base", "fill", "canny", "depth", "kontext")
 
 
 class Warmup:
@@ -310,7 +310,7 @@ class Worker:
     def _lora(self, task: Task, p: Plan) -> Any:
         from fluxhost.engine.types import LoraSpec
 
-        if task.key_id is None:
+        if task.key_id is None or p.finetune_id is None:  # None: a non-finetuned endpoint
             return None
         finetune = get_owned_finetune(self.svc.store, p.finetune_id, task.key_id)
         if finetune is None:
@@ -335,7 +335,7 @@ class Worker:
 
     def _generate(self, task: Task, p: Plan, lora: Any,
                   state: dict[str, Any]) -> queue.Outcome | Finishing:
-        from fluxhost.engine.types import Control, Fill
+        from fluxhost.engine.types import Control, Expand, Fill, Kontext
         from fluxhost.worker.requests import engine_request
 
         start = time.time()
@@ -349,8 +349,8 @@ class Worker:
             if reasons:
                 log.info("request moderated", extra={"task_id": task.id, "reasons": reasons})
                 return queue.Outcome("Request Moderated", details={"Moderation Reasons": reasons})
-        run = getattr(self.engine, {Fill: "fill", Control: "control"}.get(type(req),
-                                                                           "text_to_image"))
+        methods = {Fill: "fill", Control: "control", Expand: "expand", Kontext: "kontext"}
+        run = getattr(self.engine, methods.get(type(req), "text_to_image"))
 
         def on_step(step: int, total: int) -> None:
             state["progress"] = step / total
@@ -390,12 +390,15 @@ def _stop(done: threading.Event, beat: threading.Thread) -> None:
 
 def _images_of(req: Any) -> dict[str, Any]:
     """The input images of an engine request, by their API field names (for moderation)."""
-    from fluxhost.engine.types import Control, Fill
+    from fluxhost.engine.types import Control, Expand, Fill, Kontext
+    from fluxhost.worker.jobs import KONTEXT_IMAGE_FIELDS
 
-    if isinstance(req, Fill):
+    if isinstance(req, Fill | Expand):
         return {"image": req.image}
     if isinstance(req, Control):
-        return {"control_image": req.control_image}
+        return {"preprocessed_image" if req.preprocessed else "control_image": req.control_image}
+    if isinstance(req, Kontext):
+        return dict(zip(KONTEXT_IMAGE_FIELDS, req.images, strict=False))
     return {"image_prompt": req.image_prompt.image} if req.image_prompt else {}
 
 
