@@ -31,7 +31,7 @@ serve: $(STAMP)
 test: $(STAMP) lint typecheck
 	@./scripts/ensure-postgres.sh
 	@./scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rfEs -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

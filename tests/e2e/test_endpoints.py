@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -128,20 +130,52 @@ def base_only(tmp_path_factory: pytest.TempPathFactory, dev_model_dir: Path,
     n.stop_all()
 
 
+def unserved(client: httpx.Client, kind: str) -> float:
+    """fluxhost_queue_unserved_tasks{kind}, once a live worker is in the registry."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    deadline = time.monotonic() + 60
+    while True:
+        samples = {(s.name, s.labels.get("kind")): s.value
+                   for family in text_string_to_metric_families(client.get("/metrics").text)
+                   for s in family.samples}
+        if samples.get(("fluxhost_workers_live", "base"), 0) >= 1:
+            return samples[("fluxhost_queue_unserved_tasks", kind)]
+        assert time.monotonic() < deadline, "the worker never registered"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize(("path", "body", "kind"), [
     (CANNY, {"prompt": "p", "control_image": "IMG"}, "canny"),
     (DEPTH, {"prompt": "p", "control_image": "IMG"}, "depth"),
     (FILL, {"image": "IMG", "mask": "IMG"}, "fill"),
-    ("/v1/flux-pro-finetuned", {"image_prompt": "IMG"}, "redux"),
 ])
-def test_missing_pipeline_kind_ends_error_naming_it(base_only: Deployment, path: str,
-                                                    body: dict[str, str], kind: str) -> None:
+def test_a_kind_no_worker_serves_stays_queued_and_is_reported(
+        base_only: Deployment, path: str, body: dict[str, str], kind: str) -> None:
+    """Workers claim only what they can run: with no `kind` pipeline anywhere the task waits
+    (for a worker that has it) and /metrics says so, instead of being failed by one that lacks
+    it."""
     image = b64(Image.new("RGB", (64, 64), (255, 255, 255)))
     payload = {k: (image if v == "IMG" else v) for k, v in body.items()}
     r = base_only.client.post(path, headers=base_only.headers,
                               json={"finetune_id": base_only.finetune_id, **payload})
     assert r.status_code == 200, r.text
+    assert unserved(base_only.client, kind) >= 1
+    # A base task submitted after it runs to the end: the worker is alive and claiming.
+    after = base_only.client.post("/v1/flux-pro-finetuned", headers=base_only.headers,
+                                  json={"finetune_id": base_only.finetune_id, "prompt": "p",
+                                        "width": 256, "height": 256, "steps": 2})
+    assert wait_for(base_only.client, after.json()["id"])["status"] == "Ready"
+    waiting = base_only.client.get("/v1/get_result", params={"id": r.json()["id"]}).json()
+    assert waiting["status"] == "Pending" and waiting["progress"] is None
+
+
+def test_image_prompt_without_redux_ends_error_naming_it(base_only: Deployment) -> None:
+    image = b64(Image.new("RGB", (64, 64), (255, 255, 255)))
+    r = base_only.client.post("/v1/flux-pro-finetuned", headers=base_only.headers,
+                              json={"finetune_id": base_only.finetune_id, "image_prompt": image})
+    assert r.status_code == 200, r.text
     done = wait_for(base_only.client, r.json()["id"])
     assert done["status"] == "Error"
-    assert f"no '{kind}' pipeline" in done["details"]["error"]
+    assert "no 'redux' pipeline" in done["details"]["error"]
     assert "FLUXHOST_MODELS" in done["details"]["error"]
