@@ -68,9 +68,13 @@ def _wait(endpoint: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
             raise RuntimeError(f"moto server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             httpx.get(f"{endpoint}/moto-api/", timeout=1)
-            return
         except httpx.HTTPError:
             time.sleep(0.1)
+            continue
+        # moto loads its S3 backend on the first S3 request (seconds on a loaded machine):
+        # pay that here, once, rather than in whichever test asks first.
+        httpx.get(f"{endpoint}/", timeout=max(5.0, deadline - time.monotonic() + 60))
+        return
     raise RuntimeError(f"moto server did not come up: {log.read_text(errors='replace')[-2000:]}")
 
 
@@ -78,7 +82,7 @@ def create_bucket(endpoint: str) -> str:
     """A fresh bucket; returns `s3://BUCKET/PREFIX` (a prefix, so prefixes are exercised)."""
     bucket = f"fluxhost-{uuid.uuid4().hex[:12]}"
     # moto accepts an unsigned CreateBucket; the store under test signs everything it sends.
-    httpx.put(f"{endpoint}/{bucket}", timeout=10).raise_for_status()
+    httpx.put(f"{endpoint}/{bucket}", timeout=60).raise_for_status()
     return f"s3://{bucket}/fleet/blobs"
 
 
