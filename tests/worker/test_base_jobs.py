@@ -138,3 +138,18 @@ def test_kontext_sizes_and_references(dev: Settings) -> None:
     real = Settings(_env_file=None, models={"kontext": "black-forest-labs/FLUX.1-Kontext-dev"})  # type: ignore[call-arg]
     big = plan("flux-kontext-pro", {"seed": 1, "aspect_ratio": "1:1"}, real)
     assert (big.width, big.height) == (1024, 1024)
+
+
+def test_the_stored_kind_decides_the_engine_request(dev: Settings) -> None:
+    # FLUXHOST_ENDPOINT_KINDS may map an endpoint to another kind; the task carries it.
+    dev_on_kontext = plan("flux-dev", {"seed": 1, "width": 320, "height": 256,
+                                       "_input_blobs": {"image_prompt": "k"}}, dev,
+                          kind="kontext")
+    assert dev_on_kontext.kinds == ("kontext",)  # no Redux: it feeds only the base pipeline
+    req = engine_request(dev_on_kontext, {"image_prompt": _png(64, 64)}, None)
+    assert isinstance(req, Kontext) and req.images == () and (req.width, req.height) == (320, 256)
+
+    kontext_on_base = plan("flux-kontext-pro", {"seed": 1, "_input_blobs": {"input_image": "k"}},
+                           dev, kind="base")
+    req = engine_request(kontext_on_base, {"input_image": _png(400, 200)}, None)
+    assert isinstance(req, TextToImage) and (req.width, req.height) == (352, 176)

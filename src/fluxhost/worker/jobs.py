@@ -104,10 +104,22 @@ def kontext_image_size(width: int, height: int, megapixels: float) -> tuple[int,
     return area_size(aspect, 1.0, megapixels, KONTEXT_MULTIPLE)
 
 
-def plan(endpoint: str, params: dict[str, Any], settings: Settings) -> Plan:
-    kinds = [ENDPOINT_KINDS[endpoint]]
+def endpoint_kind(endpoint: str, settings: Settings) -> str:
+    """The pipeline kind serving `endpoint`: the settings' override where they have one
+    (FLUXHOST_ENDPOINT_KINDS), else the default mapping."""
+    override = getattr(settings, "endpoint_kind", None)
+    return str(override(endpoint)) if callable(override) else ENDPOINT_KINDS[endpoint]
+
+
+def plan(endpoint: str, params: dict[str, Any], settings: Settings,
+         kind: str | None = None) -> Plan:
+    """`kind`: the pipeline kind the task was stored (and claimed) with; default: the kind
+    that serves `endpoint` now. The engine request follows the kind, the sizes and defaults
+    follow the endpoint, so an endpoint mapped to another kind (e.g. flux-dev on kontext)
+    runs there with its own fields."""
+    kinds = [kind or endpoint_kind(endpoint, settings)]
     inputs: dict[str, str] = {k: v for k, v in (params.get(INPUTS_PARAM) or {}).items() if v}
-    if inputs.get("image_prompt"):
+    if inputs.get("image_prompt") and kinds[0] == "base":  # Redux feeds the base pipeline
         kinds.append("redux")
     extra: dict[str, Any] = {}
     if endpoint in ULTRA_ENDPOINTS:

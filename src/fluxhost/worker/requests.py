@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fluxhost.engine.types import (
     Control,
@@ -16,6 +16,9 @@ from fluxhost.engine.types import (
 from fluxhost.worker.inputs import InputError, fill_mask, fit_size, open_image, resized
 from fluxhost.worker.jobs import KONTEXT_IMAGE_FIELDS, Plan, kontext_image_size
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 EngineRequest = TextToImage | Fill | Control | Expand | Kontext
 
 
@@ -27,7 +30,10 @@ def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> 
         if "image_prompt" in inputs:
             image = open_image(inputs["image_prompt"], "image_prompt").convert("RGB")
             image_prompt = ImagePrompt(image, p.image_prompt_strength)
-        return TextToImage(width=p.width, height=p.height, image_prompt=image_prompt, **common)
+        width, height = p.width, p.height
+        if not width:  # a Kontext endpoint mapped to base: the size of its input image's aspect
+            width, height = _kontext_size(p, _kontext_images(inputs))
+        return TextToImage(width=width, height=height, image_prompt=image_prompt, **common)
     if p.kind == "fill" and p.padding is not None:
         image = open_image(_need(inputs, "image"), "image").convert("RGB")
         top, bottom, left, right = p.padding
@@ -51,15 +57,21 @@ def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> 
                        height=size[1], canny_low=p.canny_low, canny_high=p.canny_high,
                        preprocessed=p.preprocessed, **common)
     if p.kind == "kontext":
-        images = tuple(open_image(inputs[name], name).convert("RGB")
-                       for name in KONTEXT_IMAGE_FIELDS if name in inputs)
-        width, height = p.width, p.height
-        if not width:
-            if not images:
-                raise InputError("no aspect_ratio and no input image to take the size from")
-            width, height = kontext_image_size(*images[0].size, p.megapixels)
+        images = _kontext_images(inputs)
+        width, height = (p.width, p.height) if p.width else _kontext_size(p, images)
         return Kontext(images=images, width=width, height=height, **common)
     raise InputError(f"no engine request for pipeline kind {p.kind!r}")
+
+
+def _kontext_images(inputs: dict[str, bytes]) -> tuple[Image.Image, ...]:
+    return tuple(open_image(inputs[name], name).convert("RGB")
+                 for name in KONTEXT_IMAGE_FIELDS if name in inputs)
+
+
+def _kontext_size(p: Plan, images: tuple[Image.Image, ...]) -> tuple[int, int]:
+    if not images or not p.megapixels:
+        raise InputError("no aspect_ratio and no input image to take the size from")
+    return kontext_image_size(*images[0].size, p.megapixels)
 
 
 def _need(inputs: dict[str, bytes], name: str) -> bytes:

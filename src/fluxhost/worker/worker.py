@@ -259,7 +259,7 @@ class Worker:
         if task.endpoint == queue.TRAINING_ENDPOINT:
             return self._train(task, state)
         try:
-            p = plan(task.endpoint, task.params, self.svc.settings)
+            p = plan(task.endpoint, task.params, self.svc.settings, kind=task.kind)
         except (KeyError, ValueError) as exc:
             return _error(f"invalid task parameters: {exc}")
         missing = [k for k in p.kinds if k not in self.engine.available_kinds()]
