@@ -217,6 +217,35 @@ class Settings(BaseSettings):
     kontext_steps: int = Field(28, ge=1, le=100)
     kontext_guidance: float = Field(2.5, ge=1.0, le=100.0)
 
+    endpoint_kinds: dict[str, str] = Field(
+        default_factory=dict,
+        description="Which pipeline kind serves an endpoint (JSON: endpoint -> kind), over the "
+        "default mapping (store/tasks.py ENDPOINT_KINDS, docs/endpoints.md), e.g. "
+        '{"flux-dev": "kontext"}. Kinds: those of the default mapping (base, fill, canny, depth, '
+        "kontext); the kind's model is the one FLUXHOST_MODELS gives it.",
+    )
+
+    @field_validator("endpoint_kinds")
+    @classmethod
+    def _known_endpoint_kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        from fluxhost.store.tasks import ENDPOINT_KINDS
+
+        unknown = sorted(set(value) - set(ENDPOINT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown endpoints {unknown}; known: {', '.join(ENDPOINT_KINDS)}")
+        kinds = sorted(set(ENDPOINT_KINDS.values()))
+        bad = sorted({kind for kind in value.values() if kind not in kinds})
+        if bad:
+            raise ValueError(f"unknown kinds {bad}; known: {', '.join(kinds)}")
+        return value
+
+    def endpoint_kind(self, endpoint: str) -> str:
+        """The pipeline kind that serves `endpoint`: FLUXHOST_ENDPOINT_KINDS, else the default
+        mapping (the kind a task of it is stored with, and claimed by)."""
+        from fluxhost.store.tasks import task_kind
+
+        return self.endpoint_kinds.get(endpoint) or task_kind(endpoint)
+
     @field_validator("worker_kinds")
     @classmethod
     def _known_kinds(cls, value: str | None) -> str | None:

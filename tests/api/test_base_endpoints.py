@@ -273,3 +273,59 @@ def test_fast_path_serves_every_route() -> None:
     from fluxhost.api.routers.generate import FAST_HANDLERS
 
     assert set(ENDPOINTS) <= set(FAST_HANDLERS)
+
+
+def test_endpoint_kinds_setting_changes_the_stored_kind(
+    make_settings: Any, services: Any, tenant: Tenant
+) -> None:
+    from fluxhost.api.app import create_app
+
+    settings = make_settings(endpoint_kinds={"flux-dev": "kontext",
+                                             "flux-pro-finetuned": "depth"})
+    with TestClient(create_app(settings, services)) as client:
+        dev = post(client, tenant, "/v1/flux-dev", {"prompt": "x"}).json()["id"]
+        pro = post(client, tenant, "/v1/flux-pro-1.1", {}).json()["id"]
+        ft = post(client, tenant, "/v1/flux-pro-finetuned",
+                  {"finetune_id": tenant.finetune_id}).json()["id"]
+    kinds = {task_id: getattr(get_task(services.store, task_id), "kind", None)
+             for task_id in (dev, pro, ft)}
+    assert kinds == {dev: "kontext", pro: "base", ft: "depth"}
+
+
+@pytest.mark.parametrize("bad", [{"flux-nope": "base"}, {"flux-dev": "training"},
+                                 {"flux-dev": "pro11"}])
+def test_endpoint_kinds_setting_is_checked(make_settings: Any, bad: dict[str, str]) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown"):
+        make_settings(endpoint_kinds=bad)
+
+
+def test_ready_lists_the_served_endpoints(make_settings: Any, services: Any) -> None:
+    from fluxhost.api.app import create_app
+    from fluxhost.engine.devmodels import DEV_KINDS
+
+    with TestClient(create_app(make_settings(), services)) as client:
+        body = client.get("/ready").json()
+    assert body["endpoints"] == [f"/v1/{e}" for e, kind in ENDPOINT_KINDS.items()
+                                 if kind in DEV_KINDS]
+
+    # Only base and fill configured (nothing is loaded on an API-only node), and flux-dev
+    # moved to kontext: the canny, depth and kontext endpoints and flux-dev are not served.
+    settings = make_settings(models={"base": "/nowhere/base", "fill": "/nowhere/fill"},
+                             endpoint_kinds={"flux-dev": "kontext"})
+    with TestClient(create_app(settings, services)) as client:
+        r = client.get("/ready")
+    body = r.json()
+    assert r.status_code == 200
+    assert body["endpoints_unserved"] == {
+        "/v1/flux-pro-1.0-canny-finetuned": "canny",
+        "/v1/flux-pro-1.0-depth-finetuned": "depth",
+        "/v1/flux-dev": "kontext",
+        "/v1/flux-pro-1.0-canny": "canny",
+        "/v1/flux-pro-1.0-depth": "depth",
+        "/v1/flux-kontext-pro": "kontext",
+        "/v1/flux-kontext-max": "kontext",
+    }
+    assert "/v1/flux-pro-1.0-expand" in body["endpoints"]
+    assert "/v1/flux-dev" not in body["endpoints"]

@@ -15,6 +15,8 @@ from sqlalchemy import text
 
 from fluxhost.api.routers.health import schema_head
 from fluxhost.engine import Engine
+from fluxhost.engine.devmodels import DEV_KINDS
+from fluxhost.store.tasks import ENDPOINT_KINDS
 from tests.conftest import Tenant
 
 PRO = "/v1/flux-pro-finetuned"
@@ -53,8 +55,13 @@ def run_task(client: TestClient, tenant: Tenant) -> dict[str, Any]:
 def test_api_only_node_checks_the_database(client: TestClient) -> None:
     r = client.get("/ready")
     assert r.status_code == 200
+    # The endpoints whose kind the dev model set has, and the others (none once it has all).
+    paths = {f"/v1/{endpoint}": kind for endpoint, kind in ENDPOINT_KINDS.items()}
+    unserved = {path: kind for path, kind in paths.items() if kind not in DEV_KINDS}
     assert r.json() == {"status": "ready", "database": "ok", "schema": schema_head(),
-                        "embedded_workers": 0}
+                        "embedded_workers": 0,
+                        "endpoints": [path for path in paths if path not in unserved],
+                        **({"endpoints_unserved": unserved} if unserved else {})}
 
 
 def test_schema_not_at_head_is_not_ready(client: TestClient, services: Any) -> None:

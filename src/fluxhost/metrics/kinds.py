@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fluxhost.store.tasks import TASK_KINDS, task_kind
 
 OTHER = "other"
@@ -9,13 +11,19 @@ _KNOWN = frozenset(TASK_KINDS)
 
 
 def label(kind: str | None) -> str:
-    """A task kind as a label value: base, fill, canny, depth, training, else "other" (bounded:
-    an unknown kind never makes a series of its own)."""
+    """A task kind as a label value: base, fill, canny, depth, kontext, training, else "other"
+    (bounded: an unknown kind never makes a series of its own)."""
     return kind if kind in _KNOWN else OTHER
 
 
 def kind_of(endpoint: str) -> str:
     return label(task_kind(endpoint))
+
+
+def task_label(task: Any) -> str:
+    """A task's label: the kind stored on its row (FLUXHOST_ENDPOINT_KINDS may have moved its
+    endpoint off the default), else its endpoint's default kind."""
+    return label(task.kind) if getattr(task, "kind", None) else kind_of(task.endpoint)
 
 
 def all_kinds() -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from fluxhost.metrics.kinds import kind_of
+from fluxhost.metrics.kinds import task_label
 
 # Seconds, from a small dev-model task (~0.1 s) to a long real-weights one or a training run.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
@@ -54,11 +54,11 @@ WEBHOOK_ATTEMPTS = Counter(
 
 def task_claimed(task: Any) -> None:
     started = task.started_at or time.time()
-    CLAIM_LATENCY.labels(kind_of(task.endpoint)).observe(max(0.0, started - task.created_at))
+    CLAIM_LATENCY.labels(task_label(task)).observe(max(0.0, started - task.created_at))
 
 
 def task_finished(task: Any, status: str, engine_ms: float | None) -> None:
-    kind = kind_of(task.endpoint)
+    kind = task_label(task)
     now = time.time()
     TASKS_FINISHED.labels(kind, status).inc()
     if task.started_at is not None:

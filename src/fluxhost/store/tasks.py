@@ -110,14 +110,16 @@ def task_row(
     base_url: str,
     webhook_url: str | None,
     webhook_secret: str | None,
+    kind: str | None = None,
 ) -> dict[str, Any]:
-    """The column values of a new queued task."""
+    """The column values of a new queued task; `kind` defaults to the endpoint's default one
+    (the API passes `Settings.endpoint_kind`, which FLUXHOST_ENDPOINT_KINDS may override)."""
     finetune_id = params.get("finetune_id") if endpoint != "finetune" else None
     return {
         "id": task_id or str(uuid.uuid4()),
         "key_id": key_id,
         "endpoint": endpoint,
-        "kind": task_kind(endpoint),
+        "kind": kind or task_kind(endpoint),
         # Only for the claim's adapter affinity: a value that is no id is simply never resident.
         "finetune_id": finetune_id if _fits_id(finetune_id) else None,
         "params": params,

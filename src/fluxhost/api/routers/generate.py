@@ -227,6 +227,7 @@ async def submit(
             task_id=task_id,
             key_id=key.id,
             endpoint=endpoint,
+            kind=settings.endpoint_kind(endpoint),
             params=params,
             base_url=base,
             webhook_url=webhook,

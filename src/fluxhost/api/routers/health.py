@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from fluxhost.services import Services
+from fluxhost.settings import Settings
 from fluxhost.store.schema import behind_message, schema_head
-from fluxhost.store.tasks import count_by_state
+from fluxhost.store.tasks import ENDPOINT_KINDS, count_by_state
 
 __all__ = ["readiness", "router", "schema_head"]
 
@@ -62,9 +63,30 @@ def readiness(app: Any) -> tuple[dict[str, Any], list[str]]:
     svc: Services = app.state.services
     body, problems = _database_state(svc)
     body["embedded_workers"] = svc.settings.workers
+    body["endpoints"], unserved = served_endpoints(svc.settings)
+    if unserved:
+        body["endpoints_unserved"] = unserved
     if svc.settings.workers > 0:
         problems += _worker_state(app, body)
     return body, problems
+
+
+def served_endpoints(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """The generation endpoints whose pipeline kind (FLUXHOST_ENDPOINT_KINDS over the default
+    mapping) the configured model set has, and the others with the kind they lack: their
+    submissions are accepted and wait, unserved (`fluxhost_queue_unserved_tasks`)."""
+    from fluxhost.engine.modelset import configured_kinds
+
+    kinds = configured_kinds(settings)
+    served: list[str] = []
+    unserved: dict[str, str] = {}
+    for endpoint in ENDPOINT_KINDS:
+        kind = settings.endpoint_kind(endpoint)
+        if kind in kinds:
+            served.append(f"/v1/{endpoint}")
+        else:
+            unserved[f"/v1/{endpoint}"] = kind
+    return served, unserved
 
 
 def _database_state(svc: Services) -> tuple[dict[str, Any], list[str]]:
