@@ -329,3 +329,16 @@ def test_ready_lists_the_served_endpoints(make_settings: Any, services: Any) -> 
     }
     assert "/v1/flux-pro-1.0-expand" in body["endpoints"]
     assert "/v1/flux-dev" not in body["endpoints"]
+
+
+def test_webp_is_encoded_and_delivered_as_webp() -> None:
+    """The worker's encoder writes WebP and the delivery route serves it as image/webp."""
+    from PIL import Image
+
+    from fluxhost.engine.encode import CONTENT_TYPES, encode_image
+    from fluxhost.storage.blobs import content_type_for
+
+    for mode in ("RGB", "RGBA", "L"):
+        data = encode_image(Image.new(mode, (16, 16)), "webp")
+        assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    assert CONTENT_TYPES["webp"] == content_type_for("results/x.webp") == "image/webp"
