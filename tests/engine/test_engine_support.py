@@ -101,11 +101,11 @@ def test_encode_round_trip(fmt: str, mode: str) -> None:
 
 def test_encode_rejects_unknown_format() -> None:
     with pytest.raises(ValueError):
-        encode_image(Image.new("RGB", (4, 4)), "webp")  # type: ignore[arg-type]
+        encode_image(Image.new("RGB", (4, 4)), "gif")  # type: ignore[arg-type]
 
 
 def test_content_types() -> None:
-    assert CONTENT_TYPES == {"jpeg": "image/jpeg", "png": "image/png"}
+    assert CONTENT_TYPES == {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 def test_import_is_light(tmp_path: Path) -> None:
