@@ -246,6 +246,17 @@ class Settings(BaseSettings):
 
         return self.endpoint_kinds.get(endpoint) or task_kind(endpoint)
 
+    @field_validator("prices")
+    @classmethod
+    def _known_price_endpoints(cls, value: dict[str, Price]) -> dict[str, Price]:
+        from fluxhost.store.tasks import ENDPOINT_KINDS
+
+        unknown = sorted(set(value) - set(ENDPOINT_KINDS) - {"*"})
+        if unknown:  # a typo would silently answer cost: null
+            raise ValueError(f"unknown endpoints {unknown}; known: '*', "
+                             f"{', '.join(ENDPOINT_KINDS)}")
+        return value
+
     @field_validator("worker_kinds")
     @classmethod
     def _known_kinds(cls, value: str | None) -> str | None:

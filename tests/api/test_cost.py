@@ -100,8 +100,9 @@ def test_cost_rules() -> None:
 
 
 def test_price_table_setting_is_validated(make_settings: Callable[..., Settings]) -> None:
-    assert make_settings(prices={"x": {"flat": 2}}).prices["x"].flat == 2
-    for bad in ({"x": {"flat": -1}}, {"x": {"per_mp": 1}}, {"x": {"flat": "nan"}}):
+    assert make_settings(prices={"flux-dev": {"flat": 2}}).prices["flux-dev"].flat == 2
+    for bad in ({"flux-dev": {"flat": -1}}, {"flux-dev": {"per_mp": 1}},
+                {"flux-dev": {"flat": "nan"}}, {"flux-devv": {"flat": 1}}):
         with pytest.raises(ValidationError):
             make_settings(prices=bad)
 
@@ -124,3 +125,74 @@ def test_finished_tasks_are_recorded_as_usage(app_with: App, tenant: Tenant) -> 
     assert row == {"key": "alice", "day": day_of(time.time()), "endpoint": "flux-pro-finetuned",
                    "tasks": 2, "images": 2, "input_mp": 0.0, "output_mp": 0.14, "cost": 1.4}
 
+
+def exif_rotated_jpeg(size: tuple[int, int]) -> bytes:
+    """A JPEG stored `size` wide that EXIF turns a quarter (orientation 6)."""
+    img = Image.new("RGB", size, (10, 120, 200))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def raw_png(size: tuple[int, int], mode: str = "RGB", colour: Any = (120, 80, 40)) -> bytes:
+    return base64.b64decode(png(size, mode, colour))
+
+
+SIZING_CASES: list[tuple[str, dict[str, Any], dict[str, bytes]]] = [
+    ("flux-pro-finetuned", {"width": 1024, "height": 768, "steps": 2, "guidance": 3,
+                            "finetune_id": "f", "finetune_strength": 1}, {}),
+    ("flux-pro-1.1-ultra-finetuned", {"aspect_ratio": "21:9", "finetune_id": "f",
+                                      "finetune_strength": 1}, {}),
+    ("flux-pro-1.0-fill-finetuned", {"steps": 2, "guidance": 3, "finetune_id": "f",
+                                     "finetune_strength": 1},
+     {"image": raw_png((2000, 1000)), "mask": raw_png((2000, 1000), "L", 255)}),
+    ("flux-pro-1.0-canny", {}, {"control_image": raw_png((300, 200))}),
+    ("flux-pro-1.0-depth", {}, {"control_image": raw_png((300, 200)),
+                                "preprocessed_image": raw_png((700, 900))}),
+    ("flux-pro-1.0-expand", {"top": 100, "bottom": 100, "left": 0, "right": 0},
+     {"image": raw_png((512, 512))}),
+    ("flux-pro-1.0-expand", {"top": 0, "bottom": 0, "left": 150, "right": 150},
+     {"image": exif_rotated_jpeg((600, 300))}),
+    ("flux-kontext-pro", {"aspect_ratio": "3:7"}, {}),
+    ("flux-kontext-pro", {}, {"input_image": raw_png((400, 200))}),
+    ("flux-kontext-max", {}, {"input_image": exif_rotated_jpeg((500, 100)),
+                              "input_image_2": raw_png((64, 64))}),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "params", "images"), SIZING_CASES)
+def test_output_size_is_what_the_worker_renders(settings: Settings, endpoint: str,
+                                                params: dict[str, Any],
+                                                images: dict[str, bytes]) -> None:
+    """The submit figure against the engine request the worker builds from the same task."""
+    from fluxhost.api.pricing import image_sizes, output_size
+    from fluxhost.store.tasks import INPUTS_PARAM
+    from fluxhost.worker.jobs import plan
+    from fluxhost.worker.requests import engine_request
+
+    stored = {**params, "seed": 1, INPUTS_PARAM: {name: f"b/{name}" for name in images}}
+    req = engine_request(plan(endpoint, stored, settings), images, None)
+    assert output_size(endpoint, stored, image_sizes(images), settings) == (req.width,
+                                                                            req.height)
+
+
+def test_base_endpoints_report_their_figures(client: TestClient, tenant: Tenant) -> None:
+    def base(path: str, **body: Any) -> dict[str, Any]:
+        r = client.post(path, headers=tenant.headers, json={"prompt": "a cat", **body})
+        assert r.status_code == 200, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    # Kontext (0.0625 MP on the dev set): from aspect_ratio, or the input image's aspect.
+    assert figures(base("/v1/flux-kontext-pro", aspect_ratio="1:1")) == (0.0, 0.07, None)
+    assert figures(base("/v1/flux-kontext-pro", input_image=png((400, 200)))) \
+        == (0.08, 0.06, None)  # 352 x 176 out
+    # Expand: the padded canvas (512 x 720), the image counted as input.
+    assert figures(base("/v1/flux-pro-1.0-expand", image=png((512, 512)), top=100,
+                        bottom=100)) == (0.26, 0.37, None)
+    # Canny: a preprocessed image sizes the output.
+    assert figures(base("/v1/flux-pro-1.0-canny", preprocessed_image=png((600, 400)))) \
+        == (0.24, 0.24, None)
+    assert figures(base("/v1/flux-dev", width=512, height=512)) == (0.0, 0.26, None)

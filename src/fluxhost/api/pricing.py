@@ -4,9 +4,11 @@ as the contract describes them) and `cost` (credits, from the operator's price t
 - `input_mp`: the input images as decoded at submit (their pixel count; a fill's `mask` is
   not counted: it only marks the image's pixels). 0.0 when the request has none.
 - `output_mp`: the size the worker will render, from the same functions the worker uses:
-  `worker.jobs.plan` (width x height, ultra's aspect ratio at ULTRA_MEGAPIXELS) and, where the
-  size follows an input image, `worker.inputs.fit_size` on that image. None when the size
-  cannot be known here (an endpoint the planner does not know).
+  `worker.jobs.plan` (width x height; ultra's and Kontext's aspect ratio at their megapixels)
+  and, where the size follows an input image, the rules of `worker.requests.engine_request`
+  with its helpers: `worker.inputs.fit_size` of the fill image, of the control (or
+  preprocessed) image, of expand's padded canvas; `worker.jobs.kontext_image_size` of
+  Kontext's first input image. None when the size cannot be known here.
 - `cost`: `flat + per_output_mp * output_mp + per_input_mp * input_mp` from
   `Settings.prices[endpoint]` (or its `"*"` entry); None when no price applies, or when a
   per-megapixel price needs a figure that is None.
@@ -25,15 +27,14 @@ from PIL import Image
 from fluxhost.settings import Price, Settings
 from fluxhost.store.usage import FIGURES_PARAM
 from fluxhost.worker.inputs import fit_size
-from fluxhost.worker.jobs import plan
+from fluxhost.worker.jobs import KONTEXT_IMAGE_FIELDS, kontext_image_size, plan
 
 __all__ = ["FIGURES_PARAM", "Figures", "cost", "figures", "megapixels", "output_size"]
 
 # Input fields that only qualify another image: not counted as input megapixels.
 NOT_COUNTED = frozenset({"mask"})
-# Where an endpoint's output size follows an input image (worker/requests.py: fill sizes from
-# `image`, canny and depth from `control_image`), the first of these present decides.
-SIZING_FIELDS = ("image", "control_image", "input_image")
+# EXIF orientations that turn the image a quarter (the worker applies them: worker/inputs.py).
+QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,15 @@ def megapixels(pixels: int) -> float:
 
 
 def image_sizes(images: dict[str, bytes]) -> dict[str, tuple[int, int]]:
-    """Width and height of each (already validated) input image, from its header only. EXIF
-    rotation may swap them; no figure here depends on the order."""
+    """Width and height of each (already validated) input image as the worker sees it (EXIF
+    rotation applied), from its header only: nothing is decoded again."""
     sizes = {}
     for name, raw in images.items():
         with Image.open(io.BytesIO(raw)) as img:
-            sizes[name] = img.size
+            w, h = img.size
+            if img.getexif().get(0x0112) in QUARTER_TURNS:
+                w, h = h, w
+            sizes[name] = (w, h)
     return sizes
 
 
@@ -70,10 +74,22 @@ def output_size(endpoint: str, params: dict[str, Any], sizes: dict[str, tuple[in
         return None
     if p.width and p.height:
         return p.width, p.height
-    for name in SIZING_FIELDS:
-        if name in sizes:
-            return fit_size(*sizes[name])
-    return None
+    # The size follows an input image: worker/requests.py's rules, kind by kind.
+    if p.kind == "kontext":
+        first = next((sizes[n] for n in KONTEXT_IMAGE_FIELDS if n in sizes), None)
+        return None if first is None else kontext_image_size(*first, p.megapixels)
+    if p.kind == "fill" and p.padding is not None:  # expand: the padded canvas, fitted
+        if "image" not in sizes:
+            return None
+        (w, h), (top, bottom, left, right) = sizes["image"], p.padding
+        return fit_size(left + w + right, top + h + bottom)
+    if p.kind == "fill":
+        name = "image"
+    elif p.kind in ("canny", "depth"):
+        name = "preprocessed_image" if p.preprocessed else "control_image"
+    else:
+        return None
+    return fit_size(*sizes[name]) if name in sizes else None
 
 
 def cost(endpoint: str, input_mp: float | None, output_mp: float | None,
