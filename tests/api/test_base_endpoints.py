@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from fluxhost.store.tasks import ENDPOINT_KINDS, INPUTS_PARAM, get_task
 from tests.api.test_validation import _bounded, png_b64
+from tests.api.test_validation import bound_cases as finetune_bound_cases
 from tests.conftest import CONTRACT_DIR, Tenant
 
 SPEC = json.loads((CONTRACT_DIR / "base-api.openapi.json").read_text())
@@ -54,25 +55,8 @@ def minimal_body(schema_name: str) -> dict[str, Any]:
 
 
 def bound_cases() -> list[tuple[str, str, Any]]:
-    """(path, field, bad value) for every min, max, multipleOf, enum and type in the spec."""
-    cases = []
-    for path, name in ENDPOINTS.items():
-        for field, schema in SCHEMAS[name]["properties"].items():
-            b = _bounded(schema)
-            step = 1 if b.get("type") == "integer" else 0.01
-            if "minimum" in b:
-                cases.append((path, field, b["minimum"] - step))
-            if "maximum" in b:
-                cases.append((path, field, b["maximum"] + step))
-            if "multipleOf" in b:
-                cases.append((path, field, b["minimum"] + b["multipleOf"] // 2))
-            if "OutputFormat" in json.dumps(schema):
-                cases.append((path, field, "gif"))
-            if schema.get("type") in ("integer", "number"):
-                cases.append((path, field, "not-a-number"))
-            if schema.get("type") == "boolean":
-                cases.append((path, field, "maybe"))
-    return cases
+    """Every bound and type of every field of the ten endpoints, as for the finetune family."""
+    return finetune_bound_cases(ENDPOINTS, SCHEMAS)
 
 
 def post(client: TestClient, tenant: Tenant, path: str, body: dict[str, Any]) -> Any:

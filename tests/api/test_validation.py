@@ -47,11 +47,15 @@ def _bounded(schema: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def bound_cases() -> list[tuple[str, str, Any]]:
-    """(path, field, bad value) for every min, max, multipleOf, enum and type in the spec."""
+def bound_cases(endpoints: dict[str, str] | None = None,
+                schemas: dict[str, Any] | None = None) -> list[tuple[str, str, Any]]:
+    """(path, field, bad value) for every min, max, multipleOf, enum and type in a spec (the
+    finetune family's unless given another's `endpoints` path -> schema name and `schemas`)."""
+    endpoints = ENDPOINTS if endpoints is None else endpoints
+    schemas = SCHEMAS if schemas is None else schemas
     cases = []
-    for path, name in ENDPOINTS.items():
-        for field, schema in SCHEMAS[name]["properties"].items():
+    for path, name in endpoints.items():
+        for field, schema in schemas[name]["properties"].items():
             b = _bounded(schema)
             step = 1 if b.get("type") == "integer" else 0.01
             if "minimum" in b:
