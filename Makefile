@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 TORCH_SPEC ?=
 TORCH_VERSION ?= 2.13.0
 STAMP  := $(VENV)/.fluxhost-installed
-EXTRAS ?= engine,postgres,s3,dev
+EXTRAS ?= server,engine,postgres,s3,dev
 
 .PHONY: serve test lint typecheck install bench clean
 
