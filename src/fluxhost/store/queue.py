@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from fluxhost.store.models import ApiKey, Finetune, Task, WebhookDelivery
@@ -209,6 +209,15 @@ def release(store: Store, task_id: str, owner: str) -> bool:
         if released and store.is_postgres:
             notify_queued(s.connection(), set())  # queued again: wake any idle worker
         return released
+
+
+def running_count(store: Store, owners: Collection[str]) -> int:
+    """How many tasks these lease owners are running (what a shutdown waits for)."""
+    if not owners:
+        return 0
+    with store.read() as s:
+        return int(s.execute(select(func.count()).select_from(Task).where(
+            Task.state == "running", Task.lease_owner.in_(list(owners)))).scalar_one())
 
 
 def _fenced(task_id: str, owner: str) -> Any:

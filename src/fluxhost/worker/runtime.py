@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fluxhost.services import Services
+from fluxhost.store import queue
 from fluxhost.store import workers as registry
 from fluxhost.worker import janitor
 from fluxhost.worker.guard import Guard
@@ -162,6 +163,20 @@ class Runtime:
             log.exception("could not remove this process from the worker registry")
         self.registry_id = None
 
+    def _running_tasks(self) -> int:
+        try:
+            return queue.running_count(self.svc.store, [w.owner for w in self.workers])
+        except Exception:  # the database may be what is going away; shut down regardless
+            log.exception("could not count running tasks at shutdown")
+            return 0
+
+    def _log_waited(self, waited: float, grace_seconds: float) -> None:
+        if any(t.is_alive() for t in self.threads if t.name.startswith("fluxhost-worker-")):
+            log.warning("shutdown: grace period of %gs over; stopping the running task(s), "
+                        "which go back to the queue", grace_seconds)
+        else:
+            log.info("shutdown: running tasks finished after %.1fs", waited)
+
     def _wake_dispatcher(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.wake()
@@ -173,9 +188,16 @@ class Runtime:
         self.stop_event.set()
         self.svc.task_available.set()
         self._wake_dispatcher()
-        deadline = time.monotonic() + grace_seconds
+        running = self._running_tasks()
+        if running:  # say so: a quiet pause of up to the grace period looks like a hang
+            log.warning("shutdown: waiting up to %gs for %d running task(s) "
+                        "(FLUXHOST_SHUTDOWN_GRACE_SECONDS)", grace_seconds, running)
+        started = time.monotonic()
+        deadline = started + grace_seconds
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if running:
+            self._log_waited(time.monotonic() - started, grace_seconds)
         for worker in self.workers:
             worker.abort.set()  # running tasks stop at the next step and are released
         for thread in self.threads:
