@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fluxhost.client import Client, FluxhostError, Submission, TaskFailed
+from fluxhost.client import Client, FluxhostError, Submission, TaskFailed, TaskNotFound
 from tests.e2e.conftest import Deployment, provision
 from tests.e2e.harness import Node, free_port
 
@@ -63,11 +60,11 @@ def test_submit_wait_download(deployment: Deployment, client: Client) -> None:
 
 
 def test_generate_end_to_end(deployment: Deployment, client: Client) -> None:
-    result, data = client.generate("flux-pro-finetuned", timeout=60,
-                                   finetune_id=deployment.finetune_id, prompt="p", **SMALL)
+    result = client.generate("flux-pro-finetuned", timeout=60,
+                             finetune_id=deployment.finetune_id, prompt="p", **SMALL)
     assert result.status == "Ready" and result.result is not None
     assert result.result["prompt"] == "p" and isinstance(result.result["seed"], int)
-    img = decode(data)
+    img = decode(client.download(result))
     assert img.format == "JPEG" and img.size == (256, 256)
 
 
@@ -96,7 +93,9 @@ def test_unknown_task_is_not_found(client: Client) -> None:
         result = client.get_result(task)
         assert (result.id, result.status, result.result) == (task_id, "Task not found", None)
         assert result.is_terminal
-    assert client.wait(task_id, timeout=5).status == "Task not found"
+    with pytest.raises(TaskNotFound) as info:
+        client.wait(task_id, timeout=5)
+    assert info.value.result.id == task_id and str(info.value) == f"task {task_id} not found"
 
 
 def test_failed_task_raises_task_failed(deployment: Deployment, client: Client) -> None:
@@ -111,35 +110,3 @@ def test_failed_task_raises_task_failed(deployment: Deployment, client: Client) 
     assert result.status == "Error" and "mask is blank" in str(result.details), result
     assert f"task {result.id} ended with status 'Error'" in str(info.value)
     assert info.value.status_code is None
-
-
-def cli(deployment: Deployment, cwd: Path, *args: str, key: str | None = None
-        ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
-    env.update(FLUXHOST_URL=deployment.node.url, FLUXHOST_KEY=key or deployment.key)
-    return subprocess.run([sys.executable, "-m", "fluxhost.cli", "generate",
-                           "--finetune-id", deployment.finetune_id, *args],
-                          env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
-                          check=False)
-
-
-def test_cli_generate_writes_the_image(deployment: Deployment, tmp_path: Path) -> None:
-    out = cli(deployment, tmp_path, "--prompt", "a cat", "--set", "width=256", "--set",
-              "height=256", "--set", "steps=4", "--set", "output_format=png", "--set", "seed=3",
-              "--timeout", "60")
-    assert out.returncode == 0, out.stderr
-    path = tmp_path / out.stdout.strip()
-    task_id = path.stem
-    assert path.name == f"{task_id}.png" and f"task {task_id}" in out.stderr
-    img = decode(path.read_bytes())
-    assert img.format == "PNG" and img.size == (256, 256)
-
-
-def test_cli_generate_errors_exit_1(deployment: Deployment, tmp_path: Path) -> None:
-    denied = cli(deployment, tmp_path, "--prompt", "p", key="fh_wrong")
-    assert denied.returncode == 1
-    assert "error: HTTP 403: Not authenticated - Invalid Authentication" in denied.stderr
-    invalid = cli(deployment, tmp_path, "--prompt", "p", "--set", "width=100",
-                  "--out", str(tmp_path / "x.jpg"))
-    assert invalid.returncode == 1 and "HTTP 422: width:" in invalid.stderr
-    assert not (tmp_path / "x.jpg").exists()

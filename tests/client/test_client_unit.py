@@ -13,7 +13,6 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from fluxhost.cli import CliError, _parse_assignments
 from fluxhost.client import (
     Client,
     FluxhostError,
@@ -37,8 +36,6 @@ def test_import_pulls_no_server_dependencies() -> None:
     code = textwrap.dedent(f"""
         import sys
         import fluxhost.client
-        import fluxhost.cli
-        fluxhost.cli._parser().parse_args(["generate", "--finetune-id", "x"])
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
         print(",".join(heavy))
     """)
@@ -158,14 +155,3 @@ def test_webhook_signature_matches_the_server(body: bytes, secret: str) -> None:
     assert not verify_webhook(body + b"x", secret, header)
     assert not verify_webhook(body, "other", header)
     assert not verify_webhook(body, secret, None)
-
-
-def test_set_values_parse_as_json_when_they_can() -> None:
-    parsed = _parse_assignments(["seed=42", "prompt_upsampling=true", "guidance=2.5",
-                                 "output_format=png", "aspect_ratio=16:9", "x=null",
-                                 "text=\"123\"", "s=NaN", "eq=a=b", "empty="])
-    assert parsed == {"seed": 42, "prompt_upsampling": True, "guidance": 2.5,
-                      "output_format": "png", "aspect_ratio": "16:9", "x": None,
-                      "text": "123", "s": "NaN", "eq": "a=b", "empty": ""}
-    with pytest.raises(CliError, match="NAME=VALUE"):
-        _parse_assignments(["seed"])

@@ -1,180 +1,143 @@
-"""The HTTP client: submit, poll, download."""
+"""The blocking client: runs the shared flows (`_flows`) on `httpx.Client`."""
 
 from __future__ import annotations
 
-import base64
 import time
+from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
-from fluxhost import __version__
-from fluxhost.client.errors import FluxhostError, TaskFailed
-from fluxhost.client.models import Result, Sample, Submission
+from fluxhost.client import _flows
+from fluxhost.client._base import ClientBase, finetune_body, plain_body, typed_body
+from fluxhost.client._protocol import Call
+from fluxhost.client.models import FinetuneSubmission, Result, Sample, Submission
 
-RESULT_PATH = "/v1/get_result"
+T = TypeVar("T")
 
 
-class Client:
-    """A client of one fluxhost (or FLUX finetune API) server.
+class Client(ClientBase[Submission]):
+    """A client of a fluxhost server or of the hosted FLUX API (any base URL).
 
-    Transport failures (connection refused, timeouts) surface as `httpx.HTTPError`; answers
-    the server refuses surface as `FluxhostError`."""
+    `base_url` defaults to $FLUXHOST_BASE_URL, else http://127.0.0.1:8000; `api_key` to
+    $FLUXHOST_API_KEY, else $BFL_API_KEY. Answers the server refuses raise `APIError`;
+    transport failures that outlive the retries raise `httpx.TransportError`."""
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | None = None,
         api_key: str | None = None,
         *,
         timeout: float = 30.0,
+        max_retries: int = 3,
         transport: httpx.BaseTransport | None = None,
+        poll_interval: float = 0.5,
+        max_poll_interval: float = 5.0,
     ) -> None:
-        # The key goes on API calls only, not on the client: sample URLs are signed and may be
-        # on another host, which has no business seeing the key.
-        self._auth = {"x-key": api_key} if api_key else {}
-        self._http = httpx.Client(
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            headers={"user-agent": f"fluxhost-client/{__version__}"},
-        )
+        super().__init__(base_url, api_key, timeout=timeout, max_retries=max_retries,
+                         poll_interval=poll_interval, max_poll_interval=max_poll_interval)
+        self._http = httpx.Client(transport=transport, **self._http_options(timeout))
+        # Replaceable (tests): how the client pauses between retries and polls.
+        self._sleep: Callable[[float], None] = time.sleep
 
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
         self._http.close()
 
-    # --- API -------------------------------------------------------------------------------
+    # --- API ---------------------------------------------------------------------------------
     def submit(self, endpoint: str, **fields: Any) -> Submission:
-        """POST /v1/{endpoint}. None values are dropped; bytes are sent base64-encoded."""
-        path = "/v1/" + endpoint.strip("/").removeprefix("v1/")
-        payload = {name: _jsonable(value) for name, value in fields.items() if value is not None}
-        response = self._http.post(path, json=payload, headers=self._auth)
-        body = _json_or_raise(response)
-        task_id = body.get("id")
-        if not isinstance(task_id, str):
-            raise FluxhostError(response.status_code, f"submit answer has no task id: {body}")
-        polling_url = body.get("polling_url")
-        return Submission(task_id, polling_url if isinstance(polling_url, str) else None, body)
+        """POST /v1/{endpoint} with `fields` as given (None dropped, bytes and paths
+        base64-encoded); the server validates. The typed methods validate here first."""
+        return self._run(_flows.submit(self._context(), endpoint, plain_body(endpoint, fields)))
 
     def get_result(self, task: str | Submission) -> Result:
-        """Poll a task once. An unknown or expired id gives status "Task not found"."""
-        if isinstance(task, Submission) and task.polling_url:
-            # The contract tells clients to poll the URL they were given: it names the host
-            # that owns the task, which need not be the one submitted to.
-            response = self._http.get(task.polling_url, headers=self._auth)
-        else:
-            task_id = task.id if isinstance(task, Submission) else task
-            response = self._http.get(RESULT_PATH, params={"id": task_id}, headers=self._auth)
-        if response.status_code == 404:
-            # Unknown ids answer 404 with a normal result body; any other 404 (a wrong base
-            # URL, say) is an error.
-            body = _json_dict(response)
-            if body is not None and body.get("status") == "Task not found":
-                return _result(body, _task_id(task), response.status_code)
-        return _result(_json_or_raise(response), _task_id(task), response.status_code)
+        """Poll a task once (its polling_url when it has one). An unknown or expired id gives
+        status "Task not found"; this raises nothing for a failed task."""
+        return self._run(_flows.get_result(self._context(), task))
 
-    def wait(
-        self, task: str | Submission, *, timeout: float = 600, poll_interval: float = 0.5
-    ) -> Result:
-        """Poll until a terminal status; TimeoutError after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.get_result(task)
-            if result.is_terminal:
-                return result
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"task {_task_id(task)} still {result.status!r} after {timeout:g}s"
-                )
-            time.sleep(min(poll_interval, remaining))
+    def wait(self, task: str | Submission, *, timeout: float = 600,
+             on_progress: _flows.ProgressCallback | None = None,
+             poll_interval: float | None = None) -> Result:
+        """Poll until the task ends; its Ready result. Raises TaskModerated, TaskError or
+        TaskNotFound (all TaskFailed) for the other ends, WaitTimeout after `timeout` s.
+        `on_progress` is called with every poll's result, the last one included."""
+        return self._run(_flows.wait(self._context(), task, timeout, on_progress,
+                                     poll_interval))
 
     def fetch_sample(self, result: Result) -> Sample:
-        """Download a Ready result's image with its content type."""
-        if not result.is_ready:
-            raise TaskFailed(result)
-        url = result.sample_url
-        if url is None:
-            raise FluxhostError(None, f"task {result.id} is Ready but has no sample URL")
-        response = self._http.get(url)
-        if not response.is_success:
-            raise FluxhostError(response.status_code, _detail(response))
-        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        return Sample(response.content, content_type)
+        """The image of a Ready result with its content type (TaskFailed otherwise)."""
+        return self._run(_flows.fetch_sample(self._context(), result))
 
-    def download(self, result: Result) -> bytes:
-        """The image bytes of a Ready result (TaskFailed, a FluxhostError, if not Ready)."""
-        return self.fetch_sample(result).data
+    def download(self, result: Result, path: str | Path | None = None) -> bytes:
+        """The image bytes of a Ready result; also written to `path` when given (a folder:
+        `<id>.<ext>` in it)."""
+        sample = self.fetch_sample(result)
+        if path is not None:
+            sample.save(path, result.id)
+        return sample.data
 
-    def generate(
-        self, endpoint: str, *, timeout: float = 600, poll_interval: float = 0.5, **fields: Any
-    ) -> tuple[Result, bytes]:
-        """Submit, wait and download; TaskFailed when the task does not end Ready."""
-        submission = self.submit(endpoint, **fields)
-        result = self.wait(submission, timeout=timeout, poll_interval=poll_interval)
-        if not result.is_ready:
-            raise TaskFailed(result)
-        return result, self.download(result)
+    def generate(self, endpoint: str, *, on_progress: _flows.ProgressCallback | None = None,
+                 timeout: float = 600, poll_interval: float | None = None,
+                 **fields: Any) -> Result:
+        """submit + wait: the Ready result (download its image with `download`)."""
+        flow = _flows.generate(self._context(), endpoint, plain_body(endpoint, fields),
+                               timeout, on_progress, poll_interval)
+        return self._run(flow)
 
+    def finetune(self, file_data: bytes | Path | str, *, finetune_comment: str,
+                 trigger_word: str = "TOK", mode: str = "general", iterations: int = 300,
+                 **fields: Any) -> FinetuneSubmission:
+        """POST /v1/finetune: a ZIP of images (bytes, a .zip path, a folder to zip, or
+        base64); `wait()` on the answer follows the training."""
+        body = finetune_body(file_data, finetune_comment=finetune_comment,
+                             trigger_word=trigger_word, mode=mode, iterations=iterations,
+                             fields=fields)
+        return self._run(_flows.finetune(self._context(), body))
 
-def _task_id(task: str | Submission) -> str:
-    return task.id if isinstance(task, Submission) else task
+    def my_finetunes(self) -> list[str]:
+        """The ids of this key's finetunes."""
+        return self._run(_flows.my_finetunes(self._context()))
 
+    def finetune_details(self, finetune_id: str) -> dict[str, Any]:
+        """The `finetune_details` object of one finetune (NotFoundError if not this key's)."""
+        return self._run(_flows.finetune_details(self._context(), finetune_id))
 
-def _jsonable(value: Any) -> Any:
-    # Image fields are base64 strings on the wire; bytes cannot be JSON anyway.
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode("ascii")
-    return value
+    def delete_finetune(self, finetune_id: str) -> dict[str, Any]:
+        """Delete a finetune (cancelling its training); the server's answer."""
+        return self._run(_flows.delete_finetune(self._context(), finetune_id))
 
+    # --- I/O -------------------------------------------------------------------------------
+    def _submit_model(self, endpoint: str, inputs: BaseModel | None,
+                      fields: dict[str, Any]) -> Submission:
+        body = typed_body(endpoint, inputs, fields)
+        return self._run(_flows.submit(self._context(), endpoint, body))
 
-def _json_dict(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+    def _run(self, flow: _flows.Flow[T]) -> T:
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, _flows.Sleep):
+                    self._sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    response = self._send(step)
+                except httpx.TransportError as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(response)
+        except StopIteration as stop:
+            return stop.value
 
-
-def _detail(response: httpx.Response) -> Any:
-    body = _json_dict(response)
-    if body is not None and "detail" in body:
-        return body["detail"]
-    text = response.text.strip()
-    return text[:500] if text else response.reason_phrase
-
-
-def _json_or_raise(response: httpx.Response) -> dict[str, Any]:
-    if not response.is_success:
-        raise FluxhostError(response.status_code, _detail(response))
-    body = _json_dict(response)
-    if body is None:
-        raise FluxhostError(response.status_code, f"expected a JSON object: {response.text[:200]}")
-    return body
-
-
-def _result(body: dict[str, Any], task_id: str, status_code: int) -> Result:
-    status = body.get("status")
-    if not isinstance(status, str):
-        raise FluxhostError(status_code, f"result has no status: {body}")
-    result = body.get("result")
-    progress = body.get("progress")
-    return Result(
-        id=str(body.get("id") or task_id),
-        status=status,
-        result=result if isinstance(result, dict) else None,
-        progress=float(progress) if isinstance(progress, int | float) else None,
-        details=body.get("details"),
-        raw=body,
-    )
+    def _send(self, call: Call) -> httpx.Response:
+        return self._http.request(call.method, call.url, params=call.params, json=call.json,
+                                  headers=self._headers(call))

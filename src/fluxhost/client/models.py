@@ -1,24 +1,39 @@
-"""What the API answers, as plain dataclasses."""
+"""What the API answers, as plain frozen dataclasses."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-READY = "Ready"
-TERMINAL_STATUSES = frozenset(
-    {"Ready", "Error", "Request Moderated", "Content Moderated", "Task not found"}
-)
+from fluxhost.wire.enums import StatusResponse
+
+READY = StatusResponse.ready.value
+# Every status but Pending ends a task.
+TERMINAL_STATUSES = frozenset(s.value for s in StatusResponse if s is not StatusResponse.pending)
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 
 @dataclass(frozen=True)
 class Submission:
-    """A queued task: poll `polling_url` (the server's own URL for it) until it ends."""
+    """A queued task: poll `polling_url` (the server's own URL for it) until it ends. The usage
+    figures are set when the server sends them (None otherwise)."""
 
     id: str
     polling_url: str | None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    cost: float | None = None
+    input_mp: float | None = None
+    output_mp: float | None = None
+
+
+@dataclass(frozen=True)
+class FinetuneSubmission(Submission):
+    """A queued training: its task id is the new finetune's id."""
+
+    @property
+    def finetune_id(self) -> str:
+        return self.id
 
 
 @dataclass(frozen=True)
@@ -58,3 +73,11 @@ class Sample:
     def extension(self) -> str:
         """File extension for `content_type`, without the dot ("bin" when unknown)."""
         return _EXTENSIONS.get(self.content_type, "bin")
+
+    def save(self, path: str | Path, task_id: str) -> Path:
+        """Write the image to `path`, or to `<task_id>.<ext>` inside it when it is a folder."""
+        target = Path(path)
+        if target.is_dir():
+            target = target / f"{task_id}.{self.extension}"
+        target.write_bytes(self.data)
+        return target

@@ -2,22 +2,27 @@
 
 Both documented schemes are sent, so receivers written against either work: the shared secret
 itself in `X-Webhook-Secret`, and an HMAC-SHA256 of the exact body bytes in `X-BFL-Signature`.
-The HMAC is the one to prefer: it also proves the body was not altered."""
+The HMAC is the one to prefer: it also proves the body was not altered. The HMAC itself lives
+in `fluxhost.wire.signature`, shared with the client SDK."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from fluxhost.wire.signature import (
+    SECRET_HEADER,
+    SIGNATURE_HEADER,
+    SIGNATURE_PREFIX,
+)
+from fluxhost.wire.signature import sign_webhook as compute_signature
+from fluxhost.wire.signature import verify_webhook as verify_signature
 
-SECRET_HEADER = "X-Webhook-Secret"
-SIGNATURE_HEADER = "X-BFL-Signature"
-SIGNATURE_PREFIX = "sha256="
-
-
-def compute_signature(body: bytes, secret: str) -> str:
-    """`sha256=<hex HMAC-SHA256 of body keyed by secret>`."""
-    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    return SIGNATURE_PREFIX + digest
+__all__ = [
+    "SECRET_HEADER",
+    "SIGNATURE_HEADER",
+    "SIGNATURE_PREFIX",
+    "compute_signature",
+    "signature_headers",
+    "verify_signature",
+]
 
 
 def signature_headers(body: bytes, secret: str | None) -> dict[str, str]:
@@ -25,17 +30,3 @@ def signature_headers(body: bytes, secret: str | None) -> dict[str, str]:
     if not secret:
         return {}
     return {SECRET_HEADER: secret, SIGNATURE_HEADER: compute_signature(body, secret)}
-
-
-def verify_signature(body: bytes, secret: str, header: str | None) -> bool:
-    """Whether an `X-BFL-Signature` header value matches `body`, in constant time.
-
-    For receivers: pass the raw request body, before any JSON parsing, since re-serializing
-    changes the bytes."""
-    if not header or not secret:
-        return False
-    scheme, sep, given = header.strip().partition("=")
-    if not sep or scheme.lower() != SIGNATURE_PREFIX[:-1]:
-        return False
-    expected = compute_signature(body, secret)[len(SIGNATURE_PREFIX) :]
-    return hmac.compare_digest(expected.encode(), given.strip().lower().encode())

@@ -56,6 +56,7 @@ from fluxhost.wire.base_inputs import (
     FluxProInputs,
     FluxUltraInput,
 )
+from fluxhost.wire.endpoints import IMAGE_FIELDS
 from fluxhost.wire.outputs import AsyncWebhookResponseWithPolling
 from fluxhost.worker.inputs import has_alpha
 
@@ -64,22 +65,6 @@ log = logging.getLogger(__name__)
 
 # A finetuned request (ownership checked) or a base one (no finetune).
 Inputs = GenerationInputs | BaseGenerationInputs
-IMAGE_FIELDS: dict[type[Inputs], tuple[str, ...]] = {
-    FluxProFinetuneInputs: ("image_prompt",),
-    FinetuneFluxUltraInput: ("image_prompt",),
-    FinetuneFluxProFillInputs: ("image", "mask"),
-    FinetuneCannyInputs: ("control_image",),
-    FinetuneDepthInputs: ("control_image",),
-    FluxPro11Inputs: ("image_prompt",),
-    FluxProInputs: ("image_prompt",),
-    FluxDevInputs: ("image_prompt",),
-    FluxUltraInput: ("image_prompt",),
-    FluxProFillInputs: ("image", "mask"),
-    FluxProExpandInputs: ("image",),
-    CannyInputs: ("control_image", "preprocessed_image"),
-    DepthInputs: ("control_image", "preprocessed_image"),
-    FluxKontextProInputs: ("input_image", "input_image_2", "input_image_3", "input_image_4"),
-}
 # Fields that the provider documents as "base64 or URL": URLs are not fetched here.
 URL_FIELDS = frozenset(IMAGE_FIELDS[FluxKontextProInputs])
 SEED_MAX = 2**32 - 1

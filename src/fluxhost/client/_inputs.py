@@ -1,0 +1,53 @@
+"""Request bodies: images from bytes or files, and validation by the wire models."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from fluxhost.client.errors import InvalidRequest
+
+
+def encode_fields(endpoint: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body for `fields`: None values dropped (the server's default applies), bytes
+    and paths base64-encoded (image fields, file_data); everything else as given."""
+    return {name: _encode(endpoint, name, value)
+            for name, value in fields.items() if value is not None}
+
+
+def validated_body(endpoint: str, model: type[BaseModel], inputs: BaseModel | None,
+                   fields: dict[str, Any]) -> dict[str, Any]:
+    """The body for a typed call: `inputs` (a model instance, its set fields) updated with
+    `fields`, checked by `model` before anything is sent. InvalidRequest names the bad fields,
+    unknown ones included (the server would silently ignore a misspelt field)."""
+    if inputs is not None and not isinstance(inputs, model):
+        raise InvalidRequest(endpoint, f"expected {model.__name__}, got {type(inputs).__name__}")
+    given = inputs.model_dump(mode="json", exclude_unset=True) if inputs is not None else {}
+    body = encode_fields(endpoint, {**given, **fields})
+    errors: list[Any] = [
+        {"loc": [name], "msg": f"unknown field for {model.__name__}", "type": "extra"}
+        for name in sorted(set(body) - set(model.model_fields))]
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        errors += exc.errors(include_url=False, include_context=False, include_input=False)
+    if errors:
+        raise InvalidRequest(endpoint, errors)
+    return body
+
+
+def _encode(endpoint: str, name: str, value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Path):
+        try:
+            data = value.read_bytes()
+        except OSError as exc:
+            raise InvalidRequest(endpoint, [{"loc": [name], "type": "file",
+                                             "msg": f"cannot read {value}: {exc.strerror}"}]
+                                 ) from exc
+        return base64.b64encode(data).decode("ascii")
+    return value
