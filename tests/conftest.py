@@ -75,6 +75,22 @@ def dev_lora_file(dev_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     return out
 
 
+@pytest.fixture(scope="session")
+def other_base_checkpoint(dev_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another FLUX-architecture checkpoint, as an operator's own would be: the dev base
+    pipeline with a transformer of other weights (same encoders and VAE), saved with
+    save_pretrained so the stock diffusers loader reads it."""
+    import shutil
+
+    from fluxhost.engine.devmodels import build_transformer
+
+    out = tmp_path_factory.mktemp("other-checkpoint") / "my-flux"
+    shutil.copytree(dev_model_dir / "base", out)
+    shutil.rmtree(out / "transformer")
+    build_transformer(seed=99).save_pretrained(out / "transformer")
+    return out
+
+
 class Tenant:
     """A key and a finetune it owns."""
 

@@ -24,6 +24,9 @@ class Services:
 
 
 def build_services(settings: Settings, store: Store | None = None) -> Services:
+    from fluxhost.metrics import kinds
+
+    kinds.register(settings.custom_kinds())
     store = store or Store.open(settings.resolved_database_url)
     key = load_signing_key(settings.signing_key, settings.data_dir)
     return Services(

@@ -3,17 +3,43 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Keys of FLUXHOST_MODELS: the pipeline kinds, plus the depth estimator the depth kind uses.
-PipelineKind = Literal["base", "fill", "canny", "depth", "kontext", "redux", "depth_estimator"]
-# Task kinds a worker may claim (store.tasks.TASK_KINDS): the endpoints' pipelines, training.
+# The built-in keys of FLUXHOST_MODELS: the pipeline kinds, plus the depth estimator the depth
+# kind uses. Each built-in pipeline kind is also the pipeline (diffusers class and request
+# semantics) it runs.
+BUILTIN_PIPELINES = ("base", "fill", "canny", "depth", "kontext", "redux")
+DEPTH_ESTIMATOR_KEY = "depth_estimator"
+# What an operator-defined kind may run: the pipelines an endpoint can be served by (Redux only
+# ever assists a base pipeline, so it is no endpoint's kind).
+CUSTOM_PIPELINES = ("base", "fill", "canny", "depth", "kontext")
+CustomPipeline = Literal["base", "fill", "canny", "depth", "kontext"]
+# Task kinds a worker may claim (store.tasks.TASK_KINDS): the endpoints' pipelines, training;
+# plus the operator-defined kinds of FLUXHOST_MODELS.
 WORKER_KINDS = ("base", "fill", "canny", "depth", "kontext", "training")
+# A kind is stored on its tasks (tasks.kind, VARCHAR(16)) and is a metric label value.
+KIND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,15}")
+RESERVED_KINDS = ("training", "other", DEPTH_ESTIMATOR_KEY)
+
+
+class ModelSpec(BaseModel):
+    """An FLUXHOST_MODELS entry in object form: which pipeline a kind runs, on which weights.
+    Required for an operator-defined kind (e.g. "pro11" running FluxPipeline on another
+    FLUX-architecture checkpoint); a built-in kind may use it too, with its own pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: CustomPipeline
+    source: str = Field(min_length=1, max_length=1000)
+
+
+ModelEntry = str | ModelSpec
 
 
 class Price(BaseModel):
@@ -176,10 +202,12 @@ class Settings(BaseSettings):
     upsampler_timeout_seconds: float = Field(10.0, gt=0)
 
     # --- models -----------------------------------------------------------------------------
-    models: dict[PipelineKind, str] = Field(
+    models: dict[str, ModelEntry] = Field(
         default_factory=dict,
-        description="Pipeline kind (base, fill, canny, depth, redux, depth_estimator) -> hub id "
-        'or local dir, e.g. {"base": "black-forest-labs/FLUX.1-dev"}. '
+        description="Pipeline kind (base, fill, canny, depth, kontext, redux, depth_estimator) "
+        '-> hub id or local dir, e.g. {"base": "black-forest-labs/FLUX.1-dev"}; plus kinds of '
+        'your own: {"pro11": {"pipeline": "base", "source": "/models/my-flux"}}, served to the '
+        "endpoints FLUXHOST_ENDPOINT_KINDS maps to them. "
         "Empty: the dev model set (random weights; it draws noise).",
     )
     dev_model_dir: Path | None = Field(
@@ -221,23 +249,69 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Which pipeline kind serves an endpoint (JSON: endpoint -> kind), over the "
         "default mapping (store/tasks.py ENDPOINT_KINDS, docs/endpoints.md), e.g. "
-        '{"flux-dev": "kontext"}. Kinds: those of the default mapping (base, fill, canny, depth, '
-        "kontext); the kind's model is the one FLUXHOST_MODELS gives it.",
+        '{"flux-pro-1.1": "pro11"}. Kinds: base, fill, canny, depth, kontext and the kinds '
+        "FLUXHOST_MODELS defines; the kind's pipeline must fit the endpoint.",
     )
+
+    @field_validator("models")
+    @classmethod
+    def _valid_model_keys(cls, value: dict[str, ModelEntry]) -> dict[str, ModelEntry]:
+        for kind, entry in value.items():
+            check_model_entry(kind, entry)
+        return value
 
     @field_validator("endpoint_kinds")
     @classmethod
-    def _known_endpoint_kinds(cls, value: dict[str, str]) -> dict[str, str]:
+    def _known_endpoints(cls, value: dict[str, str]) -> dict[str, str]:
         from fluxhost.store.tasks import ENDPOINT_KINDS
 
         unknown = sorted(set(value) - set(ENDPOINT_KINDS))
         if unknown:
             raise ValueError(f"unknown endpoints {unknown}; known: {', '.join(ENDPOINT_KINDS)}")
-        kinds = sorted(set(ENDPOINT_KINDS.values()))
-        bad = sorted({kind for kind in value.values() if kind not in kinds})
-        if bad:
-            raise ValueError(f"unknown kinds {bad}; known: {', '.join(kinds)}")
         return value
+
+    @model_validator(mode="after")
+    def _kinds_exist(self) -> Settings:
+        """Every kind FLUXHOST_ENDPOINT_KINDS and FLUXHOST_WORKER_KINDS name is built in or
+        defined by FLUXHOST_MODELS, and runs a pipeline its endpoint can use."""
+        from fluxhost.store.tasks import ENDPOINT_PIPELINES
+
+        for endpoint, kind in self.endpoint_kinds.items():
+            pipeline = self.kind_pipeline(kind)
+            if pipeline is None:
+                raise ValueError(f"FLUXHOST_ENDPOINT_KINDS: unknown kind {kind!r} for {endpoint}"
+                                 f"; known: {', '.join(self.known_kinds())}")
+            if pipeline not in ENDPOINT_PIPELINES[endpoint]:
+                raise ValueError(
+                    f"FLUXHOST_ENDPOINT_KINDS: {endpoint} cannot run on kind {kind!r} (a "
+                    f"{pipeline} pipeline); it needs one of: "
+                    f"{', '.join(ENDPOINT_PIPELINES[endpoint])}")
+        if self.worker_kinds is not None:
+            known = (*WORKER_KINDS, *self.custom_kinds())
+            unknown = [k for k in self.worker_kinds.split(",") if k not in known]
+            if unknown:
+                raise ValueError(f"unknown kinds {unknown}; known: {', '.join(known)}")
+        return self
+
+    def custom_kinds(self) -> dict[str, str]:
+        """The operator-defined kinds of FLUXHOST_MODELS -> the pipeline each runs."""
+        return {kind: entry.pipeline for kind, entry in self.models.items()
+                if isinstance(entry, ModelSpec) and kind not in BUILTIN_PIPELINES}
+
+    def known_kinds(self) -> tuple[str, ...]:
+        return (*CUSTOM_PIPELINES, *self.custom_kinds())
+
+    def kind_pipeline(self, kind: str) -> str | None:
+        """The pipeline `kind` runs (base, fill, canny, depth, kontext, redux); None for a kind
+        that is neither built in nor defined by FLUXHOST_MODELS."""
+        if kind in BUILTIN_PIPELINES:
+            return kind
+        return self.custom_kinds().get(kind)
+
+    def model_sources(self) -> dict[str, str]:
+        """FLUXHOST_MODELS as kind (or depth_estimator) -> hub id or local dir."""
+        return {kind: entry.source if isinstance(entry, ModelSpec) else entry
+                for kind, entry in self.models.items()}
 
     def endpoint_kind(self, endpoint: str) -> str:
         """The pipeline kind that serves `endpoint`: FLUXHOST_ENDPOINT_KINDS, else the default
@@ -263,9 +337,10 @@ class Settings(BaseSettings):
         if value is None:
             return None
         kinds = [k.strip() for k in value.split(",") if k.strip()]
-        unknown = [k for k in kinds if k not in WORKER_KINDS]
-        if unknown or not kinds:
-            raise ValueError(f"unknown kinds {unknown}; known: {', '.join(WORKER_KINDS)}")
+        # Whether each is known needs FLUXHOST_MODELS: checked in _kinds_exist.
+        bad = [k for k in kinds if not KIND_NAME.fullmatch(k)]
+        if bad or not kinds:
+            raise ValueError(f"unknown kinds {bad}; known: {', '.join(WORKER_KINDS)}")
         return ",".join(kinds)
 
     @field_validator("models", mode="before")
@@ -303,6 +378,24 @@ class Settings(BaseSettings):
         if self.kontext_megapixels is not None:
             return self.kontext_megapixels
         return 0.0625 if self.uses_dev_models else 1024 * 1024 / 1e6
+
+
+def check_model_entry(kind: str, entry: ModelEntry) -> None:
+    """A FLUXHOST_MODELS entry is a built-in key with a source (or a spec of its own pipeline),
+    or a new kind, named to fit the tasks table and metric labels, with a spec."""
+    if kind in BUILTIN_PIPELINES:
+        if isinstance(entry, ModelSpec) and entry.pipeline != kind:
+            raise ValueError(f"kind {kind!r} is built in and runs the {kind} pipeline, not "
+                             f"{entry.pipeline!r}; give your kind another name")
+    elif kind == DEPTH_ESTIMATOR_KEY:
+        if isinstance(entry, ModelSpec):
+            raise ValueError(f"{kind!r} takes a hub id or directory, not a pipeline spec")
+    elif kind in RESERVED_KINDS or not KIND_NAME.fullmatch(kind):
+        raise ValueError(f"bad kind name {kind!r}: lowercase letters, digits, '-' and '_', "
+                         f"at most 16, starting with a letter; not {', '.join(RESERVED_KINDS)}")
+    elif not isinstance(entry, ModelSpec):
+        raise ValueError(f"kind {kind!r} is not built in: give its pipeline too, e.g. "
+                         f'{{"{kind}": {{"pipeline": "base", "source": {entry!r}}}}}')
 
 
 @lru_cache(maxsize=1)

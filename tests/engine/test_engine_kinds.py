@@ -170,7 +170,11 @@ def test_request_validation(
         engine.fill(make_fill(width=100))
     with pytest.raises(ValueError, match="steps"):
         engine.control(make_control(steps=0))
-    with pytest.raises(ValueError, match="control kind"):
+    # A kind of another pipeline is refused; a kind nobody configured is missing.
+    with pytest.raises(ValueError, match="runs a fill pipeline; this request needs one of: "
+                                         "canny, depth"):
+        engine.control(make_control("fill"))
+    with pytest.raises(MissingPipeline, match="'pose'"):
         engine.control(make_control("pose"))
 
 

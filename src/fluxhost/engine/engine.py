@@ -131,6 +131,21 @@ class Engine:
         """The pipeline kinds this engine can run. Loads and builds nothing."""
         return configured_kinds(self.settings)
 
+    def pipeline_of(self, kind: str) -> str | None:
+        """The pipeline (base, fill, canny, depth, kontext, redux) `kind` runs: a built-in kind
+        runs its namesake, an operator-defined one the pipeline FLUXHOST_MODELS gives it."""
+        return self.settings.kind_pipeline(kind)
+
+    def _kind_for(self, kind: str, pipelines: tuple[str, ...]) -> str:
+        """`kind`, checked to run one of `pipelines` (the request type's)."""
+        pipeline = self.pipeline_of(kind)
+        if pipeline is None:
+            raise MissingPipeline(kind)
+        if pipeline not in pipelines:
+            raise ValueError(f"kind {kind!r} runs a {pipeline} pipeline; this request needs "
+                             f"one of: {', '.join(pipelines)}")
+        return kind
+
     def loaded_kinds(self) -> frozenset[str]:
         return frozenset(self._pipes)
 
@@ -164,10 +179,11 @@ class Engine:
             return pipe
         if kind == "redux" and "text_encoder_2" not in self._shared:
             # Redux checkpoints carry no text encoders, yet need the base model's to append their
-            # image tokens to; and Redux only ever runs together with the base pipeline.
-            if "base" not in self.available_kinds():
+            # image tokens to; and Redux only ever runs together with a base pipeline.
+            base = self._base_kind()
+            if base is None:
                 raise MissingPipeline("base")
-            self._load("base")
+            self._load(base)
         pipe = self._attempt(kind, lambda source: load_pipeline(
             kind,
             source,
@@ -175,12 +191,20 @@ class Engine:
             device=torch_device(self.settings),
             shared=self._shared,
             cpu_offload=self.settings.cpu_offload,
+            pipeline=self.pipeline_of(kind),
         ))
         for name, component in shareable_components(pipe).items():
             self._shared.setdefault(name, component)
         self._pipes[kind] = pipe
         self._enforce_budget(keep=kind)
         return pipe
+
+    def _base_kind(self) -> str | None:
+        """"base", else an operator-defined kind running the base pipeline."""
+        kinds = self.available_kinds()
+        if "base" in kinds:
+            return "base"
+        return next((k for k in sorted(kinds) if self.pipeline_of(k) == "base"), None)
 
     def _enforce_budget(self, keep: str) -> None:
         """Unload least recently used pipelines beyond `max_loaded_pipelines` or beyond
@@ -208,8 +232,8 @@ class Engine:
                 self._loras.forget(pipe, key)
 
     def depth_estimator(self) -> DepthEstimator:
-        """The model that makes depth maps for control kind "depth", loaded on first use."""
-        if "depth" not in self.available_kinds():
+        """The model that makes depth maps for the depth pipeline, loaded on first use."""
+        if not any(self.pipeline_of(k) == "depth" for k in self.available_kinds()):
             raise MissingPipeline("depth")
         with self._load_lock:
             return self._load_depth_estimator()
@@ -330,7 +354,7 @@ class Engine:
             # Even at strength 0: whether a request is served must not hinge on its strength.
             if "redux" not in self.available_kinds():
                 raise MissingPipeline("redux")
-        pipe = self.load("base")
+        pipe = self.load(self._kind_for(req.kind, ("base",)))
         if image_prompt is None or image_prompt.strength == 0:
             return self._generate(pipe, req, on_step, should_stop, lambda: {"prompt": req.prompt})
         redux = self.load("redux")
@@ -361,7 +385,7 @@ class Engine:
         from PIL import Image
 
         _check_request(req)
-        pipe = self.load("fill")
+        pipe = self.load(self._kind_for(req.kind, ("fill",)))
         size = (req.width, req.height)
         image = _fit(req.image.convert("RGB"), size, Image.Resampling.LANCZOS)
         # Nearest keeps a binary mask binary, so "mask == 0" stays exactly the kept region.
@@ -384,30 +408,30 @@ class Engine:
         """Generate following the structure of `req.control_image`, with the canny or depth
         pipeline; the image is first turned into edges or a depth map (see `control_image`)."""
         _check_request(req)
-        if req.kind not in CONTROL_KINDS:
-            raise ValueError(f"control kind must be one of {CONTROL_KINDS}, got {req.kind!r}")
-        pipe = self.load(req.kind)
+        pipe = self.load(self._kind_for(req.kind, CONTROL_KINDS))
         estimator = self._estimator_for(req)
+        canny = self.pipeline_of(req.kind) == "canny"
         return self._generate(
             pipe,
             req,
             on_step,
             should_stop,
-            lambda: {"prompt": req.prompt, "control_image": _control_image(req, estimator)},
+            lambda: {"prompt": req.prompt,
+                     "control_image": _control_image(req, canny, estimator)},
         )
 
     def control_image(self, req: Control) -> Image.Image:
         """The conditioning image `control` feeds its pipeline: `req.control_image` resized to
         the output size, then canny edges (req.canny_low/high) or a normalised depth map."""
-        if req.kind not in CONTROL_KINDS:
-            raise ValueError(f"control kind must be one of {CONTROL_KINDS}, got {req.kind!r}")
+        canny = self.pipeline_of(self._kind_for(req.kind, CONTROL_KINDS)) == "canny"
         estimator = self._estimator_for(req)
         with self._run_lock:  # the depth estimator shares the device with generation
-            return _control_image(req, estimator)
+            return _control_image(req, canny, estimator)
 
     def _estimator_for(self, req: Control) -> DepthEstimator | None:
         # A preprocessed control image is used as given: no depth estimator, not even loaded.
-        return self.depth_estimator() if req.kind == "depth" and not req.preprocessed else None
+        depth = self.pipeline_of(req.kind) == "depth"
+        return self.depth_estimator() if depth and not req.preprocessed else None
 
     def expand(
         self,
@@ -428,7 +452,8 @@ class Engine:
         canvas, mask = expand_canvas(image, req.top, req.bottom, req.left, req.right)
         generated = self.fill(
             Fill(prompt=req.prompt, image=canvas, mask=mask, width=req.width, height=req.height,
-                 steps=req.steps, guidance=req.guidance, seed=req.seed, lora=req.lora),
+                 steps=req.steps, guidance=req.guidance, seed=req.seed, lora=req.lora,
+                 kind=req.kind),
             on_step,
             should_stop,
         )
@@ -446,7 +471,7 @@ class Engine:
         if len(req.images) > MAX_REFERENCES:
             raise ValueError(
                 f"Kontext takes at most {MAX_REFERENCES} reference images, got {len(req.images)}")
-        pipe = self.load("kontext")
+        pipe = self.load(self._kind_for(req.kind, ("kontext",)))
         area = req.width * req.height
 
         def inputs() -> dict[str, Any]:
@@ -503,7 +528,7 @@ class Engine:
         return image
 
 
-def _control_image(req: Control, estimator: DepthEstimator | None) -> Image.Image:
+def _control_image(req: Control, canny: bool, estimator: DepthEstimator | None) -> Image.Image:
     from PIL import Image
 
     # At the output size, so canny thresholds and edge widths mean the same at any input size.
@@ -512,7 +537,7 @@ def _control_image(req: Control, estimator: DepthEstimator | None) -> Image.Imag
     )
     if req.preprocessed:  # already edges or a depth map: used as given
         return source
-    if req.kind == "canny":
+    if canny:
         return canny_edges(source, req.canny_low, req.canny_high)
     assert estimator is not None
     return depth_map(source, estimator)

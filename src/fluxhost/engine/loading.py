@@ -81,9 +81,12 @@ def load_pipeline(
     device: torch.device,
     shared: Mapping[str, Any] | None = None,
     cpu_offload: str = "none",
+    pipeline: str | None = None,
 ) -> Any:
-    """from_pretrained + to(device). Local dirs load with local_files_only=True; hub ids go
-    through the normal hub cache, so users with internet get e.g. FLUX.1-dev.
+    """from_pretrained + to(device) of the diffusers class of `pipeline` (default: the built-in
+    kind `kind` names; an operator-defined kind names its pipeline). Local dirs load with
+    local_files_only=True; hub ids go through the normal hub cache, so users with internet get
+    e.g. FLUX.1-dev.
 
     `shared`: already loaded components (names from SHARED_COMPONENTS) to use instead of loading
     the pipeline's own; those the pipeline class does not take are ignored.
@@ -94,9 +97,9 @@ def load_pipeline(
     import diffusers
 
     try:
-        cls = getattr(diffusers, PIPELINE_CLASSES[kind])
+        cls = getattr(diffusers, PIPELINE_CLASSES[pipeline or kind])
     except KeyError:
-        raise ValueError(f"unknown pipeline kind {kind!r}") from None
+        raise ValueError(f"unknown pipeline {pipeline or kind!r} (kind {kind!r})") from None
     try:
         return _load(cls, kind, source, dtype=dtype, device=device, shared=shared,
                      cpu_offload=cpu_offload)

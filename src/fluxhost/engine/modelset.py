@@ -24,20 +24,23 @@ def dev_model_root(settings: Settings) -> Path:
 
 
 def configured_kinds(settings: Settings) -> frozenset[str]:
-    """The pipeline kinds this server can run, without building or loading anything."""
+    """The pipeline kinds this server can run (operator-defined ones included), without
+    building or loading anything."""
     if not settings.models:
         return DEV_KINDS
     # Other entries (the depth estimator) are models, not pipelines.
-    return frozenset(str(kind) for kind in settings.models if kind in PIPELINE_CLASSES)
+    return frozenset(kind for kind in settings.models
+                     if settings.kind_pipeline(kind) in PIPELINE_CLASSES)
 
 
 def resolve_model_set(settings: Settings) -> dict[str, str]:
     """Pipeline kind (or DEPTH_ESTIMATOR) -> hub id or local dir. With no models configured,
     builds (once) and returns the dev model set (DEV_MODEL_DIR, default DATA_DIR/models/dev).
-    With a depth pipeline, the depth estimator is the configured one or DEFAULT_DEPTH_ESTIMATOR."""
+    With a depth pipeline (of any kind), the depth estimator is the configured one or
+    DEFAULT_DEPTH_ESTIMATOR."""
     if settings.models:
-        sources = {str(kind): source for kind, source in settings.models.items()}
-        if "depth" in sources:
+        sources = settings.model_sources()
+        if any(settings.kind_pipeline(kind) == "depth" for kind in sources):
             sources.setdefault(DEPTH_ESTIMATOR, DEFAULT_DEPTH_ESTIMATOR)
         return sources
     paths = ensure_dev_model_set(dev_model_root(settings))

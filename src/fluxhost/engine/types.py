@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -38,6 +38,9 @@ class TextToImage:
     guidance: float
     seed: int
     lora: LoraSpec | None = None
+    # The kind whose pipeline runs it: "base", or an operator-defined kind running a
+    # base pipeline (FLUXHOST_MODELS).
+    kind: str = "base"
     image_prompt: ImagePrompt | None = None
 
 
@@ -54,6 +57,9 @@ class Fill:
     guidance: float
     seed: int
     lora: LoraSpec | None = None
+    # The kind whose pipeline runs it: "fill", or an operator-defined kind running a
+    # fill pipeline (FLUXHOST_MODELS).
+    kind: str = "fill"
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class Control:
     then it already is one (the API's `preprocessed_image`) and is used as given, only resized
     to width x height (no edge detection, no depth estimator)."""
 
-    kind: Literal["canny", "depth"]
+    kind: str  # canny, depth, or an operator-defined kind running one of those pipelines
     prompt: str
     control_image: Image.Image  # RGB
     width: int
@@ -96,6 +102,9 @@ class Expand:
     guidance: float
     seed: int
     lora: LoraSpec | None = None
+    # The kind whose pipeline runs it: "fill", or an operator-defined kind running a
+    # fill pipeline (FLUXHOST_MODELS).
+    kind: str = "fill"
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,9 @@ class Kontext:
     guidance: float
     seed: int
     lora: LoraSpec | None = None
+    # The kind whose pipeline runs it: "kontext", or an operator-defined kind running a
+    # kontext pipeline (FLUXHOST_MODELS).
+    kind: str = "kontext"
 
 
 class EngineError(Exception):

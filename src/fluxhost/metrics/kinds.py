@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fluxhost.store.tasks import TASK_KINDS, task_kind
 
 OTHER = "other"
 _KNOWN = frozenset(TASK_KINDS)
+# The operator-defined kinds of this process's FLUXHOST_MODELS (bounded by its configuration).
+_custom: set[str] = set()
+
+
+def register(kinds: Iterable[str]) -> None:
+    """Give the operator-defined kinds series of their own (build_services calls this)."""
+    _custom.update(kinds)
 
 
 def label(kind: str | None) -> str:
-    """A task kind as a label value: base, fill, canny, depth, kontext, training, else "other"
-    (bounded: an unknown kind never makes a series of its own)."""
-    return kind if kind in _KNOWN else OTHER
+    """A task kind as a label value: base, fill, canny, depth, kontext, training, a registered
+    operator-defined kind, else "other" (bounded: an unknown kind never makes a series of its
+    own, e.g. one only another node's configuration defines)."""
+    return kind if kind is not None and (kind in _KNOWN or kind in _custom) else OTHER
 
 
 def kind_of(endpoint: str) -> str:
@@ -28,4 +37,4 @@ def task_label(task: Any) -> str:
 
 def all_kinds() -> list[str]:
     """Every label value, so that a gauge reports 0 rather than nothing."""
-    return [*TASK_KINDS, OTHER]
+    return [*TASK_KINDS, *sorted(_custom), OTHER]

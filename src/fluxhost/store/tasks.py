@@ -45,6 +45,15 @@ ENDPOINT_KINDS: dict[str, str] = {
     "flux-kontext-pro": "kontext",
     "flux-kontext-max": "kontext",
 }
+# The pipelines that can serve each endpoint: FLUXHOST_ENDPOINT_KINDS may move an endpoint only
+# to a kind (built in, or defined in FLUXHOST_MODELS) that runs one of these. Text to image runs
+# on FluxPipeline or on Kontext without an input image; Kontext's editing falls back to text to
+# image at its input image's aspect on FluxPipeline; the image-conditioned endpoints need their
+# own pipeline.
+_TEXT = ("base", "kontext")
+ENDPOINT_PIPELINES: dict[str, tuple[str, ...]] = {
+    endpoint: _TEXT if kind in _TEXT else (kind,) for endpoint, kind in ENDPOINT_KINDS.items()
+}
 TRAINING_KIND = "training"
 TASK_KINDS = (*dict.fromkeys(ENDPOINT_KINDS.values()), TRAINING_KIND)
 # PostgreSQL channel of "tasks were queued" (payload: their kinds, comma-separated; empty:

@@ -51,6 +51,7 @@ KONTEXT_IMAGE_FIELDS = ("input_image", "input_image_2", "input_image_3", "input_
 @dataclass(frozen=True)
 class Plan:
     kinds: tuple[str, ...]  # pipeline kinds the model set must have, main one first
+    pipeline: str  # the pipeline the main kind runs (base, fill, canny, depth, kontext)
     prompt: str
     width: int  # 0 for image-driven endpoints: the input image decides (worker/inputs.py)
     height: int
@@ -118,8 +119,11 @@ def plan(endpoint: str, params: dict[str, Any], settings: Settings,
     follow the endpoint, so an endpoint mapped to another kind (e.g. flux-dev on kontext)
     runs there with its own fields."""
     kinds = [kind or endpoint_kind(endpoint, settings)]
+    # The pipeline the kind runs (an operator-defined kind runs one FLUXHOST_MODELS names; a
+    # kind this process does not know keeps its name, so that the task ends saying it is missing).
+    pipeline = settings.kind_pipeline(kinds[0]) or kinds[0]
     inputs: dict[str, str] = {k: v for k, v in (params.get(INPUTS_PARAM) or {}).items() if v}
-    if inputs.get("image_prompt") and kinds[0] == "base":  # Redux feeds the base pipeline
+    if inputs.get("image_prompt") and pipeline == "base":  # Redux feeds the base pipeline
         kinds.append("redux")
     extra: dict[str, Any] = {}
     if endpoint in ULTRA_ENDPOINTS:
@@ -157,6 +161,7 @@ def plan(endpoint: str, params: dict[str, Any], settings: Settings,
     default_format = "png" if endpoint in KONTEXT_ENDPOINTS else "jpeg"
     return Plan(
         kinds=tuple(kinds),
+        pipeline=pipeline,
         prompt=params.get("prompt") or "",
         width=width,
         height=height,

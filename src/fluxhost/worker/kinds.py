@@ -5,19 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
-from fluxhost.store.tasks import ENDPOINT_KINDS, TRAINING_KIND
+from fluxhost.store.tasks import TRAINING_KIND
 
 log = logging.getLogger(__name__)
 
-_PIPELINE_KINDS = frozenset(ENDPOINT_KINDS.values())
+# Redux only assists the base pipeline: no task is of its kind.
+_AUXILIARY_KINDS = frozenset({"redux"})
 
 
 def served_kinds(requested: str | None, available: Collection[str]) -> frozenset[str]:
     """`requested` (comma-separated, from --kinds or WORKER_KINDS), or every kind the model set
     `available` has: its endpoint pipelines, and training when it has base (training runs on
-    the base model). A requested kind the model set lacks is dropped with a warning: claiming
-    it would only end its tasks in Error."""
-    runnable = (_PIPELINE_KINDS & set(available)) | (
+    the base model), operator-defined kinds included. A requested kind the model set lacks is
+    dropped with a warning: claiming it would only end its tasks in Error."""
+    runnable = (set(available) - _AUXILIARY_KINDS) | (
         {TRAINING_KIND} if "base" in available else set())
     if requested is None:
         return frozenset(runnable)

@@ -25,7 +25,7 @@ EngineRequest = TextToImage | Fill | Control | Expand | Kontext
 def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> EngineRequest:
     common: dict[str, Any] = {"prompt": p.prompt, "steps": p.steps, "guidance": p.guidance,
                               "seed": p.seed, "lora": lora}
-    if p.kind == "base":
+    if p.pipeline == "base":
         image_prompt = None
         if "image_prompt" in inputs:
             image = open_image(inputs["image_prompt"], "image_prompt").convert("RGB")
@@ -33,33 +33,34 @@ def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> 
         width, height = p.width, p.height
         if not width:  # a Kontext endpoint mapped to base: the size of its input image's aspect
             width, height = _kontext_size(p, _kontext_images(inputs))
-        return TextToImage(width=width, height=height, image_prompt=image_prompt, **common)
-    if p.kind == "fill" and p.padding is not None:
+        return TextToImage(width=width, height=height, image_prompt=image_prompt, kind=p.kind,
+                           **common)
+    if p.pipeline == "fill" and p.padding is not None:
         image = open_image(_need(inputs, "image"), "image").convert("RGB")
         top, bottom, left, right = p.padding
         # Generated at the padded canvas fitted to the API's bounds; the engine scales the
         # result back to the canvas and keeps the image's own pixels.
         size = fit_size(left + image.width + right, top + image.height + bottom)
         return Expand(image=image, top=top, bottom=bottom, left=left, right=right,
-                      width=size[0], height=size[1], **common)
-    if p.kind == "fill":
+                      width=size[0], height=size[1], kind=p.kind, **common)
+    if p.pipeline == "fill":
         image = open_image(_need(inputs, "image"), "image")
         mask = fill_mask(image, open_image(inputs["mask"], "mask") if "mask" in inputs else None)
         size = fit_size(*image.size)
         return Fill(image=resized(image.convert("RGB"), size), mask=resized(mask, size, mask=True),
-                    width=size[0], height=size[1], **common)
-    if p.kind in ("canny", "depth"):
+                    width=size[0], height=size[1], kind=p.kind, **common)
+    if p.pipeline in ("canny", "depth"):
         # preprocessed_image (edges or a depth map made by the client) wins over control_image.
         name = "preprocessed_image" if p.preprocessed else "control_image"
         control = open_image(_need(inputs, name), name).convert("RGB")
         size = fit_size(*control.size)
-        return Control(kind=p.kind, control_image=resized(control, size), width=size[0],  # type: ignore[arg-type]
+        return Control(kind=p.kind, control_image=resized(control, size), width=size[0],
                        height=size[1], canny_low=p.canny_low, canny_high=p.canny_high,
                        preprocessed=p.preprocessed, **common)
-    if p.kind == "kontext":
+    if p.pipeline == "kontext":
         images = _kontext_images(inputs)
         width, height = (p.width, p.height) if p.width else _kontext_size(p, images)
-        return Kontext(images=images, width=width, height=height, **common)
+        return Kontext(images=images, width=width, height=height, kind=p.kind, **common)
     raise InputError(f"no engine request for pipeline kind {p.kind!r}")
 
 

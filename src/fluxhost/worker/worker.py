@@ -54,7 +54,9 @@ class Warmup:
     @property
     def kind(self) -> str | None:
         kinds = self.engine.available_kinds()
-        return next((k for k in WARM_UP_ORDER if k in kinds), None)
+        builtin = next((k for k in WARM_UP_ORDER if k in kinds), None)
+        # A model set of operator-defined kinds only warms the first of them.
+        return builtin or next((k for k in sorted(kinds) if k != "redux"), None)
 
     def run(self, owner: str) -> None:
         with self._lock:

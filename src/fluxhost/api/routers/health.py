@@ -31,7 +31,8 @@ def health(request: Request) -> dict[str, Any]:
         "status": "ok" if db_ok else "degraded",
         "database": "ok" if db_ok else "unreachable",
         "embedded_workers": svc.settings.workers,
-        "models": DEV_MODEL_NOTE if svc.settings.uses_dev_models else dict(svc.settings.models),
+        "models": (DEV_MODEL_NOTE if svc.settings.uses_dev_models
+                   else svc.settings.model_dump(mode="json", include={"models"})["models"]),
     }
     if db_ok:
         counts = count_by_state(svc.store)
