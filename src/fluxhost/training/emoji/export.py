@@ -50,7 +50,10 @@ def build_pipeline(work: Path) -> Any:
     from fluxhost.training.emoji.encoders import text_pipeline
 
     snapshot = transformer.latents_snapshot(work)
-    vae = AutoencoderKL.from_config(snapshot["vae_config"])
+    # Without diffusers' record of which values were defaults at construction, from_config
+    # would reset the normalisation set after it (shift_factor, scaling_factor) to defaults.
+    config = {k: v for k, v in snapshot["vae_config"].items() if k != "_use_default_values"}
+    vae = AutoencoderKL.from_config(config)
     vae.load_state_dict(snapshot["vae"])
     text = text_pipeline(work / "encoders")
     pipe = FluxPipeline(
