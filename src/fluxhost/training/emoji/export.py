@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from fluxhost.training.emoji import common, transformer
+from fluxhost.training.emoji import adherence, common, transformer
 
 # Which the engine reads to serve the set (see fluxhost.engine.demo).
 MANIFEST = "fluxhost-model.json"
@@ -115,6 +115,9 @@ def export(work: Path, out: Path) -> Path:
         images=len(entries), source=meta["source"], license=meta["license"],
         vae_step=vae_step, transformer_step=t_step,
     ))
+    images, _ = dataset.load(work)
+    adherence.save_reference(images, [e.caption for e in entries], [e.split for e in entries],
+                             out / adherence.THUMBS_FILE)
     (out / MANIFEST).write_text(json.dumps({
         "name": "emoji64", "native_size": NATIVE_SIZE, "true_cfg": True,
         "kinds": ["base"], "vae_step": vae_step, "transformer_step": t_step,
