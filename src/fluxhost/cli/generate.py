@@ -1,0 +1,216 @@
+"""`fluxhost generate ENDPOINT`: one subcommand per generation endpoint, its flags generated
+from the endpoint's wire request model (fluxhost.wire.endpoints), built when first named."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from fluxhost.cli import progress
+from fluxhost.cli.connection import BaseUrlOption, KeyOption, connect, target
+from fluxhost.cli.errors import CliError, ExitCode
+from fluxhost.cli.fields import field_parameters, flag_name
+from fluxhost.cli.files import image_extension, image_field, write_output
+from fluxhost.cli.output import print_json, result_json, submission_json
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+LEGACY_DEFAULT_ENDPOINT = "flux-pro-finetuned"
+NOISE_NOTE = ("A server on the dev model set (no FLUXHOST_MODELS configured) draws noise: "
+              "real output of tiny random networks.")
+OUTPUT = "Output"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The flags every endpoint command has besides the model's fields."""
+
+    out: Path | None
+    as_json: bool
+    no_wait: bool
+    timeout: float
+    quiet: bool
+    assignments: list[str]
+    key: str | None
+    base_url: str | None
+
+
+def _own_parameters() -> list[inspect.Parameter]:
+    def option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                 annotation=annotation)
+
+    return [
+        option("out", Annotated[Path | None, typer.Option(
+            "--out", "-o", metavar="FILE", rich_help_panel=OUTPUT,
+            help="where to write the image (default: <task id>.<ext> here)")], None),
+        option("as_json", Annotated[bool, typer.Option(
+            "--json", rich_help_panel=OUTPUT,
+            help="print the final result as JSON, and nothing else, on stdout")], False),
+        option("no_wait", Annotated[bool, typer.Option(
+            "--no-wait", rich_help_panel=OUTPUT,
+            help="print the submission (id, polling_url) as JSON and return")], False),
+        option("timeout", Annotated[float, typer.Option(
+            "--timeout", metavar="SECONDS", rich_help_panel=OUTPUT,
+            help="how long to wait for the task (it goes on after)")], 600.0),
+        option("quiet", Annotated[bool, typer.Option(
+            "--quiet", "-q", rich_help_panel=OUTPUT, help="no progress display")], False),
+        option("assignments", Annotated[list[str] | None, typer.Option(
+            "--set", metavar="NAME=VALUE", rich_help_panel="Other fields",
+            help="another request field; VALUE is JSON if it parses as JSON, else a string "
+            "(repeatable)")], None),
+        option("key", KeyOption, None),
+        option("base_url", BaseUrlOption, None),
+    ]
+
+
+def endpoint_command(endpoint: str) -> Any:
+    """The click command of `fluxhost generate <endpoint>`."""
+    from fluxhost.wire.endpoints import ENDPOINT_MODELS, IMAGE_FIELDS
+
+    model = ENDPOINT_MODELS[endpoint]
+    images = IMAGE_FIELDS.get(model, ())
+    own = _own_parameters()
+    taken = {p.name for p in own}
+    if taken & set(model.model_fields):  # a contract change would shadow a flag
+        raise RuntimeError(f"{model.__name__} has fields named like CLI flags: "
+                           f"{sorted(taken & set(model.model_fields))}")
+    fields = field_parameters(model, images=images, url_images=_url_images(model, images))
+
+    def run(**values: Any) -> None:
+        _generate(endpoint, model, values)
+
+    run.__signature__ = inspect.Signature([*fields, *own])  # type: ignore[attr-defined]
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command(endpoint, help=_help(endpoint, model, images), epilog=NOISE_NOTE,
+                short_help=f"POST /v1/{endpoint} ({model.__name__})")(run)
+    return typer.main.get_command(app)
+
+
+def _url_images(model: type[BaseModel], images: tuple[str, ...]) -> tuple[str, ...]:
+    # Kontext's input images are "base64 or URL" in the contract; the others base64 only.
+    return images if model.__name__.startswith("FluxKontext") else ()
+
+
+def _help(endpoint: str, model: type[BaseModel], images: tuple[str, ...]) -> str:
+    files = f" Image flags ({', '.join(flag_name(n) for n in images)}) take file paths." \
+        if images else ""
+    return (f"POST /v1/{endpoint} ({model.__name__}), wait with a progress bar, write the "
+            f"image and print its path.{files} A flag left out is not sent: the server's "
+            "default applies.")
+
+
+def _generate(endpoint: str, model: type[BaseModel], values: dict[str, Any]) -> None:
+    from fluxhost.wire.endpoints import IMAGE_FIELDS
+
+    opts = Options(**{name: values.pop(name) for name in Options.__dataclass_fields__})
+    fields = {name: _wire(v) for name, v in values.items() if v is not None}
+    fields.update(parse_assignments(opts.assignments or []))
+    for name in IMAGE_FIELDS.get(model, ()):
+        if name in values and isinstance(values[name], str):  # a flag, not a --set value
+            fields[name] = image_field(flag_name(name), values[name])
+    where = target(opts.base_url, opts.key).require_key()
+    with connect(where) as client:
+        try:
+            submission = client.submit(endpoint, **fields)
+        except KeyboardInterrupt:
+            raise CliError("interrupted while submitting; the task may have been queued",
+                           ExitCode.INTERRUPTED) from None
+        if opts.no_wait:
+            print_json(submission_json(submission))
+            return
+        result = progress.wait(client, submission, label="task", timeout=opts.timeout,
+                               show=not opts.quiet)
+        try:
+            data = client.download(result)
+        except KeyboardInterrupt:
+            raise progress.interrupted(result.id) from None
+    path = write_output(opts.out or Path(f"{result.id}.{image_extension(data)}"), data)
+    if opts.as_json:
+        print_json({**result_json(result), "output_file": str(path)})
+    else:
+        print(path)
+
+
+def _wire(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs; VALUE as JSON when it parses (42, true, null), else the string."""
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(name)  # NaN/Infinity parse, but are not JSON a server accepts
+
+    fields: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise CliError(f"--set expects NAME=VALUE, got {item!r}", ExitCode.USAGE)
+        try:
+            value: Any = json.loads(raw, parse_constant=no_constants)
+        except ValueError:
+            value = raw
+        fields[name.strip()] = value
+    return fields
+
+
+class EndpointGroup(TyperGroup):
+    """`fluxhost generate`: its subcommands are the endpoints, each built only when named
+    (building all fifteen would slow every start)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from fluxhost.wire.endpoints import ENDPOINT_MODELS
+
+        return list(ENDPOINT_MODELS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        from fluxhost.wire.endpoints import ENDPOINT_MODELS
+
+        name = cmd_name.strip("/").removeprefix("v1/")
+        return endpoint_command(name) if name in ENDPOINT_MODELS else None
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            raise CliError(f"unknown endpoint {args[0]!r}; known: "
+                           f"{', '.join(self.list_commands(ctx))}", ExitCode.USAGE)
+        return super().resolve_command(ctx, args)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, legacy_args(args))
+
+
+def legacy_args(args: list[str]) -> list[str]:
+    """The earlier form, `generate --finetune-id X [--endpoint E] ...`, as `generate E ...`."""
+    if not args or not args[0].startswith("-") or args[0] in ("--help", "-h"):
+        return args
+    rest, endpoint, i = [], LEGACY_DEFAULT_ENDPOINT, 0
+    while i < len(args):
+        if args[i] == "--endpoint" and i + 1 < len(args):
+            endpoint, i = args[i + 1], i + 2
+            continue
+        if args[i].startswith("--endpoint="):
+            endpoint = args[i].partition("=")[2]
+        else:
+            rest.append(args[i])
+        i += 1
+    return [endpoint, *rest]
+
+
+def generate_app() -> typer.Typer:
+    app = typer.Typer(cls=EndpointGroup, no_args_is_help=True, add_completion=False,
+                      pretty_exceptions_enable=False)
+
+    @app.callback()
+    def generate() -> None:
+        """Generate an image on a server; `fluxhost generate ENDPOINT --help` lists the flags."""
+
+    return app

@@ -1,0 +1,178 @@
+"""`fluxhost serve` and `fluxhost worker`: the long-running server processes."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from fluxhost.cli.config import load_settings
+from fluxhost.cli.errors import CliError
+from fluxhost.cli.extras import imports_of, require
+from fluxhost.cli.listen import bind
+from fluxhost.cli.services import open_services
+
+if TYPE_CHECKING:
+    from fluxhost.settings import Settings
+
+log = logging.getLogger("fluxhost")
+
+DEV_BANNER = """
+==============================================================================
+  fluxhost is using the DEV MODEL SET: tiny pipelines with RANDOM weights.
+  Every image it makes is noise. Configure real weights with FLUXHOST_MODELS,
+  e.g. FLUXHOST_MODELS='{"base": "black-forest-labs/FLUX.1-dev"}'.
+==============================================================================
+"""
+MIGRATE_HELP = "migrate the schema to head first (see FLUXHOST_AUTO_MIGRATE)"
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on (default: "
+                                             "$FLUXHOST_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: $FLUXHOST_PORT or 8000)")]
+    = None,
+    workers: Annotated[int | None, typer.Option(
+        help="embedded worker threads (0: API only) (default: $FLUXHOST_WORKERS or 1)")] = None,
+    dev: Annotated[bool, typer.Option(
+        "--dev", help="create a dev key and dev finetune, print a first request")] = False,
+    migrate: Annotated[bool | None, typer.Option("--migrate", help=MIGRATE_HELP)] = None,
+) -> None:
+    """Run the API server (with embedded workers)."""
+    settings = load_settings("serve")
+    updates = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items()
+               if v is not None}
+    settings = settings.model_copy(update=updates)
+    if settings.workers > 0:  # embedded workers run the models
+        require("serve", "engine")
+    # Bound before the schema is migrated or a model built: a port in use is one line, now.
+    sock = bind(settings.host, settings.port)
+    try:
+        with imports_of("serve"):
+            _run_server(settings, sock, dev, migrate)
+    finally:
+        sock.close()
+
+
+def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) -> None:
+    import uvicorn
+
+    from fluxhost.api.app import create_app
+
+    svc = open_services(settings, migrate)
+    app = create_app(settings, svc)
+    url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    if settings.uses_dev_models:
+        print(DEV_BANNER, file=sys.stderr, flush=True)
+    if dev:
+        from fluxhost.bootstrap import ensure_dev_setup
+
+        made = ensure_dev_setup(svc)
+        print(first_steps(url, made.key, made.finetune_id), flush=True)
+    else:
+        print(f"fluxhost serving on {url} (readiness: {url}/ready)", flush=True)
+    # Connections get the grace period too, plus a little: the lifespan's shutdown (which
+    # waits for running tasks) only starts once uvicorn has closed them.
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+                            access_log=False,
+                            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def first_steps(url: str, key: str, finetune_id: str) -> str:
+    return f"""
+fluxhost is up:      {url}
+API docs:            {url}/docs
+readiness:           {url}/ready (503 with a reason until the worker's model is loaded)
+dev key (x-key):     {key}
+dev finetune id:     {finetune_id}
+
+Submit a generation, then poll the polling_url it answers with:
+
+  curl -s -X POST {url}/v1/flux-pro-finetuned \\
+    -H 'x-key: {key}' -H 'Content-Type: application/json' \\
+    -d '{{"finetune_id": "{finetune_id}", "prompt": "a lighthouse at dusk", \
+"width": 512, "height": 512, "steps": 8}}'
+
+  curl -s '{url}/v1/get_result?id=<id from above>'
+
+Or with the CLI, which waits, shows progress and writes the image:
+
+  FLUXHOST_API_KEY={key} fluxhost generate flux-pro-finetuned \\
+    --finetune-id {finetune_id} --prompt 'a lighthouse at dusk' --width 512 --height 512
+
+(The dev model draws noise: the image is real output of a tiny random network.)
+"""
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker threads")] = 1,
+    no_webhooks: Annotated[bool, typer.Option(
+        "--no-webhooks", help="leave webhook delivery to other processes")] = False,
+    kinds: Annotated[str | None, typer.Option(
+        metavar="KIND,...", help="claim only tasks of these kinds: base, fill, canny, depth, "
+        "kontext, training (default: $FLUXHOST_WORKER_KINDS, else all the model set has)")]
+    = None,
+    migrate: Annotated[bool | None, typer.Option("--migrate", help=MIGRATE_HELP)] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="serve this process's Prometheus metrics on this port "
+        "(default: $FLUXHOST_METRICS_PORT; unset: none)")] = None,
+) -> None:
+    """Run workers only (no HTTP), anywhere that reaches the database."""
+    settings = load_settings("worker")
+    require("worker", "engine")
+    if kinds is not None:
+        settings = settings.model_copy(update={"worker_kinds": _kinds(kinds)})
+    if settings.uses_dev_models:
+        print(DEV_BANNER, file=sys.stderr, flush=True)
+    with imports_of("worker"):
+        _run_worker(settings, concurrency, not no_webhooks, metrics_port, migrate)
+
+
+def _kinds(value: str) -> Any:
+    from pydantic import ValidationError
+
+    from fluxhost.settings import Settings
+
+    try:  # validated as the setting is
+        return Settings.model_validate({"worker_kinds": value}).worker_kinds
+    except ValidationError as exc:
+        raise CliError(f"--kinds: {exc.errors()[0]['msg']}", 2) from exc
+
+
+def _run_worker(settings: Settings, concurrency: int, webhooks: bool, metrics_port: int | None,
+                migrate: bool | None) -> None:
+    from fluxhost.worker.runtime import Runtime
+
+    svc = open_services(settings, migrate)
+    runtime = Runtime(svc, workers=concurrency, dispatch_webhooks=webhooks)
+    _serve_worker_metrics(runtime, metrics_port or settings.metrics_port)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal received; shutting down", extra={"signal": signum})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runtime.start()
+    log.info("worker started", extra={"concurrency": concurrency})
+    while not stop.wait(1.0):
+        pass
+    runtime.stop(grace_seconds=settings.shutdown_grace_seconds)
+
+
+def _serve_worker_metrics(runtime: Any, port: int | None) -> None:
+    if port is None:
+        return
+    from fluxhost.metrics.server import serve_process_metrics
+
+    try:
+        serve_process_metrics(runtime, port)
+    except OSError as exc:
+        raise CliError(f"cannot serve metrics on port {port}: {exc}") from exc
+    log.info("metrics served", extra={"port": port, "path": "/metrics"})
