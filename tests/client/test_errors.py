@@ -69,6 +69,14 @@ def test_messages_are_one_readable_line(flavour: str) -> None:
     assert err.value.body is None
 
 
+def test_get_result_of_an_unknown_task_is_a_result_not_an_error(flavour: str) -> None:
+    gone = {"id": "t0", "status": "Task not found", "result": None}
+    h = Harness(flavour, script(httpx.Response(404, json=gone)))
+    result = h.call("get_result", "t0")
+    assert result == Result("t0", "Task not found", raw=gone) and result.is_terminal
+    assert h.requests[0].url.params["id"] == "t0"
+
+
 def test_a_404_without_a_result_body_is_an_error_not_a_result(flavour: str) -> None:
     h = Harness(flavour, script(httpx.Response(404, json={"detail": "Not Found"})))
     with pytest.raises(NotFoundError):
