@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -186,6 +185,8 @@ def finetune_body(file_data: bytes | Path | str, *, finetune_comment: str, trigg
 
 def zip_folder(folder: Path) -> bytes:
     """The files directly in `folder` (images and caption .txt files), as a ZIP."""
+    import zipfile  # only here: most processes never zip a folder
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.iterdir()):
