@@ -213,6 +213,11 @@ class Settings(BaseSettings):
     dev_model_dir: Path | None = Field(
         None, description="Where the dev model set is built. Default: DATA_DIR/models/dev."
     )
+    model_set: Literal["dev", "emoji"] = Field(
+        "dev", description="With FLUXHOST_MODELS empty: 'dev', tiny random pipelines (they draw "
+        "noise), or 'emoji', the shipped emoji64 demo (models/emoji64: a 64x64 model trained on "
+        "emoji, not FLUX; base kind only; images scaled up to the requested size).",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     lora_cache_size: int = Field(8, ge=1, description="LoRA adapters kept loaded per pipeline.")
@@ -292,6 +297,22 @@ class Settings(BaseSettings):
             if unknown:
                 raise ValueError(f"unknown kinds {unknown}; known: {', '.join(known)}")
         return self
+
+    @model_validator(mode="after")
+    def _demo_models(self) -> Settings:
+        if self.model_set == "emoji" and not self.models:
+            from fluxhost.engine.demo import DEMO_ROOT
+
+            # Served like any configured model; fluxhost.engine.demo adapts it to 64x64.
+            self.models = {"base": str(DEMO_ROOT / "base")}
+        return self
+
+    @property
+    def uses_demo_models(self) -> bool:
+        """The shipped emoji64 demo set (FLUXHOST_MODEL_SET=emoji, FLUXHOST_MODELS empty)."""
+        from fluxhost.engine.demo import DEMO_ROOT
+
+        return self.model_set == "emoji" and self.models == {"base": str(DEMO_ROOT / "base")}
 
     def custom_kinds(self) -> dict[str, str]:
         """The operator-defined kinds of FLUXHOST_MODELS -> the pipeline each runs."""

@@ -15,6 +15,7 @@ from fluxhost.cli.errors import CliError
 from fluxhost.cli.extras import imports_of, require
 from fluxhost.cli.listen import bind
 from fluxhost.cli.services import open_services
+from fluxhost.engine.demo import DEMO_BANNER
 
 if TYPE_CHECKING:
     from fluxhost.settings import Settings
@@ -68,11 +69,14 @@ def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) 
     url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
     if settings.uses_dev_models:
         print(DEV_BANNER, file=sys.stderr, flush=True)
+    elif settings.uses_demo_models:
+        print(DEMO_BANNER, file=sys.stderr, flush=True)
     if dev:
         from fluxhost.bootstrap import ensure_dev_setup
 
         made = ensure_dev_setup(svc)
-        print(first_steps(url, made.key, made.finetune_id), flush=True)
+        print(first_steps(url, made.key, made.finetune_id, settings.uses_demo_models),
+              flush=True)
     else:
         print(f"fluxhost serving on {url} (readiness: {url}/ready)", flush=True)
     # Connections get the grace period too, plus a little: the lifespan's shutdown (which
@@ -83,7 +87,10 @@ def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) 
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def first_steps(url: str, key: str, finetune_id: str) -> str:
+def first_steps(url: str, key: str, finetune_id: str, demo: bool = False) -> str:
+    model_note = ("The emoji64 demo model draws 64x64 emoji from emoji names, e.g. 'red apple'; "
+                  "it is not FLUX." if demo else
+                  "The dev model draws noise: the image is real output of a tiny random network.")
     return f"""
 fluxhost is up:      {url}
 API docs:            {url}/docs
@@ -105,7 +112,7 @@ Or with the CLI, which waits, shows progress and writes the image:
   FLUXHOST_API_KEY={key} fluxhost generate flux-pro-finetuned \\
     --finetune-id {finetune_id} --prompt 'a lighthouse at dusk' --width 512 --height 512
 
-(The dev model draws noise: the image is real output of a tiny random network.)
+({model_note})
 """
 
 
@@ -129,6 +136,8 @@ def worker(
         settings = settings.model_copy(update={"worker_kinds": _kinds(kinds)})
     if settings.uses_dev_models:
         print(DEV_BANNER, file=sys.stderr, flush=True)
+    elif settings.uses_demo_models:
+        print(DEMO_BANNER, file=sys.stderr, flush=True)
     with imports_of("worker"):
         _run_worker(settings, concurrency, not no_webhooks, metrics_port, migrate)
 

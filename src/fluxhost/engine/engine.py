@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fluxhost.engine._hf import set_offline_env
+from fluxhost.engine.demo import adapt
 from fluxhost.engine.devmodels import DEPTH_ESTIMATOR, DEV_MODEL_WARNING
 from fluxhost.engine.expand import expand_canvas, keep_original
 from fluxhost.engine.kontext import MAX_REFERENCES, stitch_references
@@ -184,7 +185,8 @@ class Engine:
             if base is None:
                 raise MissingPipeline("base")
             self._load(base)
-        pipe = self._attempt(kind, lambda source: load_pipeline(
+        # adapt: a set with a manifest (the emoji64 demo) runs at its native size.
+        pipe = self._attempt(kind, lambda source: adapt(load_pipeline(
             kind,
             source,
             dtype=torch_dtype(self.settings),
@@ -192,7 +194,7 @@ class Engine:
             shared=self._shared,
             cpu_offload=self.settings.cpu_offload,
             pipeline=self.pipeline_of(kind),
-        ))
+        ), source))
         for name, component in shareable_components(pipe).items():
             self._shared.setdefault(name, component)
         self._pipes[kind] = pipe

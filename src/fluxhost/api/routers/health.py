@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from fluxhost.engine.demo import DEMO_MODEL_NOTE
 from fluxhost.services import Services
 from fluxhost.settings import Settings
 from fluxhost.store.schema import behind_message, schema_head
@@ -32,6 +33,7 @@ def health(request: Request) -> dict[str, Any]:
         "database": "ok" if db_ok else "unreachable",
         "embedded_workers": svc.settings.workers,
         "models": (DEV_MODEL_NOTE if svc.settings.uses_dev_models
+                   else DEMO_MODEL_NOTE if svc.settings.uses_demo_models
                    else svc.settings.model_dump(mode="json", include={"models"})["models"]),
     }
     if db_ok:

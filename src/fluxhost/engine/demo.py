@@ -1,0 +1,104 @@
+"""Model sets that say how they are served, like the shipped emoji64 demo (models/emoji64).
+
+A pipeline folder whose parent holds `fluxhost-model.json` (written by
+`python -m fluxhost.training.emoji export`) is served the way the manifest says:
+
+- `native_size`: the model only knows this square resolution (emoji64: 64x64, emoji on white).
+  The pipeline always runs at native_size x native_size; the result is scaled (LANCZOS) to fit
+  the requested width x height and centred on white where the aspect ratio differs (letterbox).
+  The API's size rules (256 and up) are unchanged; a 1024x1024 answer from emoji64 is a 64x64
+  image scaled up, as the manifest's description, /health and the server banner say.
+- `true_cfg`: the model has no guidance embedding; it was trained with dropped captions, so the
+  request's guidance becomes true classifier-free guidance against the empty prompt
+  (FluxPipeline's `true_cfg_scale` with `negative_prompt=""`; guidance <= 1 turns it off).
+
+Everything else -- attributes, LoRA calls, components -- goes to the wrapped pipeline unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "fluxhost-model.json"
+# The demo set in a source checkout: src/fluxhost/engine/demo.py -> <repo>/models/emoji64.
+DEMO_ROOT = Path(__file__).resolve().parents[3] / "models" / "emoji64"
+DEMO_MODEL_NOTE = (
+    "emoji64: a demo model at 64x64 trained on emoji, not FLUX. Images are generated at 64x64 "
+    "and scaled to the requested size; only the base kind (text to image) is served."
+)
+DEMO_BANNER = (
+    "fluxhost is serving the EMOJI64 DEMO MODEL: a small FLUX-architecture model trained on "
+    "emoji at 64x64 -- not FLUX. Prompts are emoji names ('red apple', 'grinning face'); images "
+    "are generated at 64x64 and scaled up. Set FLUXHOST_MODELS to serve real models."
+)
+SIZE_MULTIPLE = 16
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    description: str
+    native_size: int | None = None
+    true_cfg: bool = False
+
+
+def read_manifest(source: str) -> Manifest | None:
+    """The manifest of the set the pipeline folder `source` belongs to, if it has one."""
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        return None
+    file = path.parent / MANIFEST
+    if not file.is_file():
+        return None
+    data = json.loads(file.read_text())
+    native = data.get("native_size")
+    if native is not None and (not isinstance(native, int) or native < SIZE_MULTIPLE):
+        raise ValueError(f"{file}: native_size must be an integer >= {SIZE_MULTIPLE}, "
+                         f"got {native!r}")
+    return Manifest(name=str(data["name"]), description=str(data.get("description", "")),
+                    native_size=native, true_cfg=bool(data.get("true_cfg", False)))
+
+
+def fit_on_white(image: Any, width: int, height: int) -> Any:
+    """`image` (square) scaled to fit width x height, centred on white."""
+    from PIL import Image
+
+    side = min(width, height)
+    scaled = image.convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
+    if (side, side) == (width, height):
+        return scaled
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    canvas.paste(scaled, ((width - side) // 2, (height - side) // 2))
+    return canvas
+
+
+class ServedPipeline:
+    """A diffusers pipeline run as its manifest says (see the module docstring)."""
+
+    def __init__(self, pipe: Any, manifest: Manifest) -> None:
+        self._pipe = pipe
+        self.manifest = manifest
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipe, name)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        width, height = kwargs.pop("width"), kwargs.pop("height")
+        native = self.manifest.native_size
+        run_w, run_h = (native, native) if native else (width, height)
+        if self.manifest.true_cfg and "prompt" in kwargs:
+            kwargs["true_cfg_scale"] = kwargs.pop("guidance_scale", 1.0)
+            kwargs.setdefault("negative_prompt", "")
+        result = self._pipe(width=run_w, height=run_h, **kwargs)
+        if (run_w, run_h) != (width, height) and kwargs.get("output_type", "pil") == "pil":
+            result.images = [fit_on_white(image, width, height) for image in result.images]
+        return result
+
+
+def adapt(pipe: Any, source: str) -> Any:
+    """`pipe`, wrapped when its set has a manifest."""
+    manifest = read_manifest(source)
+    return pipe if manifest is None else ServedPipeline(pipe, manifest)
