@@ -265,7 +265,7 @@ def test_endpoint_kinds_setting_changes_the_stored_kind(
     from fluxhost.api.app import create_app
 
     settings = make_settings(endpoint_kinds={"flux-dev": "kontext",
-                                             "flux-pro-finetuned": "depth"})
+                                             "flux-pro-finetuned": "kontext"})
     with TestClient(create_app(settings, services)) as client:
         dev = post(client, tenant, "/v1/flux-dev", {"prompt": "x"}).json()["id"]
         pro = post(client, tenant, "/v1/flux-pro-1.1", {}).json()["id"]
@@ -273,15 +273,20 @@ def test_endpoint_kinds_setting_changes_the_stored_kind(
                   {"finetune_id": tenant.finetune_id}).json()["id"]
     kinds = {task_id: getattr(get_task(services.store, task_id), "kind", None)
              for task_id in (dev, pro, ft)}
-    assert kinds == {dev: "kontext", pro: "base", ft: "depth"}
+    assert kinds == {dev: "kontext", pro: "base", ft: "kontext"}
 
 
-@pytest.mark.parametrize("bad", [{"flux-nope": "base"}, {"flux-dev": "training"},
-                                 {"flux-dev": "pro11"}])
-def test_endpoint_kinds_setting_is_checked(make_settings: Any, bad: dict[str, str]) -> None:
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"flux-nope": "base"}, "unknown endpoints"), ({"flux-dev": "training"}, "unknown kind"),
+    ({"flux-dev": "pro11"}, "unknown kind"),
+    # a text endpoint cannot run on a control pipeline (it has no control image to give)
+    ({"flux-pro-finetuned": "depth"}, "cannot run on kind 'depth'"),
+])
+def test_endpoint_kinds_setting_is_checked(make_settings: Any, bad: dict[str, str],
+                                           message: str) -> None:
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="unknown"):
+    with pytest.raises(ValidationError, match=message):
         make_settings(endpoint_kinds=bad)
 
 
