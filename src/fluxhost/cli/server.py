@@ -15,7 +15,6 @@ from fluxhost.cli.errors import CliError
 from fluxhost.cli.extras import imports_of, require
 from fluxhost.cli.listen import bind
 from fluxhost.cli.services import open_services
-from fluxhost.engine.demo import DEMO_BANNER
 
 if TYPE_CHECKING:
     from fluxhost.settings import Settings
@@ -67,10 +66,7 @@ def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) 
     svc = open_services(settings, migrate)
     app = create_app(settings, svc)
     url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    if settings.uses_dev_models:
-        print(DEV_BANNER, file=sys.stderr, flush=True)
-    elif settings.uses_demo_models:
-        print(DEMO_BANNER, file=sys.stderr, flush=True)
+    print_model_banner(settings)
     if dev:
         from fluxhost.bootstrap import ensure_dev_setup
 
@@ -85,6 +81,17 @@ def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) 
                             access_log=False,
                             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def print_model_banner(settings: Settings) -> None:
+    """Say so on stderr when the models are the dev set (noise) or the emoji demo."""
+    if settings.uses_dev_models:
+        print(DEV_BANNER, file=sys.stderr, flush=True)
+    elif settings.uses_demo_models:
+        # Inside: fluxhost.engine pulls torch, which the client commands must not import.
+        from fluxhost.engine.demo import DEMO_BANNER
+
+        print(DEMO_BANNER, file=sys.stderr, flush=True)
 
 
 def first_steps(url: str, key: str, finetune_id: str, demo: bool = False) -> str:
@@ -134,11 +141,8 @@ def worker(
     require("worker", "engine")
     if kinds is not None:
         settings = settings.model_copy(update={"worker_kinds": _kinds(kinds)})
-    if settings.uses_dev_models:
-        print(DEV_BANNER, file=sys.stderr, flush=True)
-    elif settings.uses_demo_models:
-        print(DEMO_BANNER, file=sys.stderr, flush=True)
     with imports_of("worker"):
+        print_model_banner(settings)
         _run_worker(settings, concurrency, not no_webhooks, metrics_port, migrate)
 
 
