@@ -21,7 +21,16 @@ from fluxhost.api.body import BODY_MODELS
 from fluxhost.api.errors import error_response, send_internal_error
 from fluxhost.api.fastpath import SubmitFastPath
 from fluxhost.api.limits import BodySizeLimit
-from fluxhost.api.routers import delivery, docs, finetunes, generate, health, metrics, results
+from fluxhost.api.routers import (
+    delivery,
+    docs,
+    finetunes,
+    generate,
+    health,
+    metrics,
+    playground,
+    results,
+)
 from fluxhost.services import Services, build_services
 from fluxhost.settings import Settings
 from fluxhost.store.store import WriteBusy
@@ -96,7 +105,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Fluxhost
         dataclasses.replace(services, settings=settings) if services else build_services(settings)
     )
     for router in (generate.router, results.router, finetunes.router, delivery.router,
-                   health.router, metrics.router, docs.router):
+                   health.router, metrics.router, docs.router, playground.router):
         app.include_router(router)
     _install_error_handlers(app)
     _document_security(app)

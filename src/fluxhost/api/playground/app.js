@@ -1,0 +1,68 @@
+// The playground's entry: the key, the dev-model banner, the tabs, and the two panels, all from
+// what this server itself says (/health, /ready, /openapi.json).
+
+import { get, getKey, setKey } from "./api.js";
+import { FinetunesPanel } from "./finetunes.js";
+import { GeneratePanel } from "./generate.js";
+
+const $ = (id) => document.getElementById(id);
+
+function showTab(name) {
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const on = tab.dataset.tab === name;
+    tab.setAttribute("aria-selected", String(on));
+    $(`panel-${tab.dataset.tab}`).hidden = !on;
+  }
+}
+
+function fatal(message) {
+  const box = $("load-error");
+  box.textContent = message;
+  box.hidden = false;
+}
+
+/** /health's `models` is a note string when the dev model set runs: say so plainly. */
+function showDevBanner(health) {
+  const dev = typeof health?.models === "string";
+  $("dev-banner").hidden = !dev;
+  return dev;
+}
+
+async function start() {
+  const keyInput = $("api-key");
+  keyInput.value = getKey();
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    tab.addEventListener("click", () => showTab(tab.dataset.tab));
+  }
+
+  let doc, ready, health;
+  try {
+    [doc, ready, health] = await Promise.all([
+      get("openapi.json").then((r) => r.data),
+      // 503 while the models load: its body still lists the endpoints.
+      get("ready", { accept: [503] }).then((r) => r.data).catch(() => null),
+      get("health").then((r) => r.data).catch(() => null),
+    ]);
+  } catch (err) {
+    fatal(`Could not read this server's API schema (openapi.json): ${err.message}`);
+    return;
+  }
+  const devModels = showDevBanner(health);
+  const generate = new GeneratePanel(doc, ready, { devModels });
+  const finetunes = new FinetunesPanel(doc, { onChange: (list) => generate.setFinetunes(list) });
+
+  const useKey = () => {
+    setKey(keyInput.value.trim());
+    $("key-state").textContent = getKey() ? "Key saved in this browser." : "No key yet.";
+    if (getKey()) finetunes.load();
+  };
+  keyInput.addEventListener("change", useKey);
+  $("key-forget").addEventListener("click", () => {
+    keyInput.value = "";
+    useKey();
+  });
+  useKey();
+  document.body.dataset.ready = "true"; // for scripts and tests: the page is wired up
+}
+
+start();

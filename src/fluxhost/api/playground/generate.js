@@ -1,0 +1,148 @@
+// The Generate tab: choose an endpoint, fill the form drawn from its schema, submit, watch the
+// task, see and download the image.
+
+import { ApiError, pollTask, post } from "./api.js";
+import { SchemaForm } from "./form.js";
+import { el } from "./images.js";
+import { bodySchema, fieldsOf, generationOperations } from "./schema.js";
+
+const $ = (id) => document.getElementById(id);
+
+export class GeneratePanel {
+  constructor(doc, ready, { devModels }) {
+    this.doc = doc;
+    this.finetunes = [];
+    this.form = null;
+    this.polling = null;
+    this.devModels = devModels;
+    this.select = $("endpoint");
+    this.fillEndpoints(generationOperations(doc), ready);
+    this.select.addEventListener("change", () => this.showEndpoint());
+    $("generate-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.submit();
+    });
+    this.showEndpoint();
+  }
+
+  /** Served endpoints are offered; those this server lacks a model for are listed, disabled. */
+  fillEndpoints(ops, ready) {
+    const served = new Set(ready?.endpoints || ops.map((op) => op.path));
+    const unserved = ready?.endpoints_unserved || {};
+    const groups = { true: el("optgroup", { label: "Finetuned (your finetunes)" }),
+                     false: el("optgroup", { label: "Base models" }) };
+    for (const op of ops) {
+      const off = !served.has(op.path);
+      const why = off ? ` (not served here${unserved[op.path] ? `: no ${unserved[op.path]} model` : ""})` : "";
+      groups[op.finetuned].append(el("option", {
+        value: op.path, text: `${op.path}${why}`, title: op.summary, disabled: off,
+      }));
+    }
+    this.select.replaceChildren(groups.true, groups.false);
+    const first = ops.find((op) => served.has(op.path));
+    if (first) this.select.value = first.path;
+    this.summaries = Object.fromEntries(ops.map((op) => [op.path, op.summary]));
+  }
+
+  showEndpoint() {
+    const path = this.select.value;
+    if (path === this.shown) return; // a change event for the same endpoint keeps the inputs
+    this.shown = path;
+    $("endpoint-summary").textContent = this.summaries[path] || "";
+    const schema = bodySchema(this.doc, path);
+    this.form = new SchemaForm($("generate-fields"), schema ? fieldsOf(this.doc, schema) : [], {
+      prefix: "gen", finetunes: this.finetunes,
+    });
+    this.setStatus("");
+  }
+
+  setFinetunes(finetunes) {
+    this.finetunes = finetunes;
+    this.form?.setFinetunes(finetunes);
+  }
+
+  setStatus(text, kind = "") {
+    const status = $("result-status");
+    status.textContent = text;
+    status.className = `status ${kind}`;
+  }
+
+  async submit() {
+    this.polling?.abort();
+    const path = this.select.value;
+    const form = this.form;
+    form.clearErrors();
+    $("result").hidden = true;
+    $("result-progress").hidden = true;
+    this.setStatus(`Submitting to ${path}…`);
+    let answer;
+    try {
+      answer = (await post(path, await form.values())).data;
+    } catch (err) {
+      this.refused(err, form);
+      return;
+    }
+    this.watch(answer);
+  }
+
+  refused(err, form) {
+    if (err instanceof ApiError && err.status === 422 && Array.isArray(err.detail)) {
+      const rest = form.showErrors(err.detail);
+      const more = rest.length ? ` ${new ApiError(422, rest).message}` : "";
+      this.setStatus(`The server refused the request (422): see the marked fields.${more}`, "error");
+    } else {
+      this.setStatus(`The server refused the request: ${err.message}`, "error");
+    }
+  }
+
+  async watch({ id, polling_url: pollingUrl }) {
+    const controller = new AbortController();
+    this.polling = controller;
+    const bar = $("result-progress");
+    bar.hidden = false;
+    bar.removeAttribute("value");
+    this.setStatus(`Queued: task ${id}`);
+    try {
+      const final = await pollTask(pollingUrl, id, (body) => this.update(body),
+                                   { signal: controller.signal });
+      bar.hidden = true;
+      this.finish(final);
+    } catch (err) {
+      if (controller.signal.aborted) return; // a newer submission took over
+      bar.hidden = true;
+      this.setStatus(`Polling failed: ${err.message}`, "error");
+    }
+  }
+
+  update(body) {
+    if (body.status !== "Pending") return;
+    const bar = $("result-progress");
+    if (typeof body.progress === "number") {
+      bar.value = body.progress;
+      this.setStatus(`Pending: ${Math.round(body.progress * 100)}% (task ${body.id})`);
+    } else {
+      this.setStatus(`Pending: waiting for a worker (task ${body.id})`);
+    }
+  }
+
+  finish(body) {
+    if (body.status !== "Ready" || !body.result?.sample) {
+      const why = body.details?.error || body.result?.error || "";
+      this.setStatus(`${body.status}${why ? `: ${why}` : ""} (task ${body.id})`, "error");
+      return;
+    }
+    const sample = body.result.sample;
+    const img = $("result-image");
+    const ext = new URL(sample, document.baseURI).pathname.split(".").pop() || "img";
+    img.onload = () => {
+      const noise = this.devModels ? " Drawn by the dev model set: noise, by design." : "";
+      this.setStatus(`Ready: ${img.naturalWidth}x${img.naturalHeight} ${ext}.${noise}`, "ok");
+    };
+    img.onerror = () => this.setStatus(`The image did not load from ${sample}`, "error");
+    img.src = sample;
+    const link = $("result-download");
+    link.href = sample;
+    link.download = `fluxhost-${body.id}.${ext}`;
+    $("result").hidden = false;
+  }
+}

@@ -1,0 +1,351 @@
+"""The playground at `/` in a real browser: Debian's headless Chromium, driven by Playwright,
+against `fluxhost serve` on loopback with the dev model set and an embedded worker. The page
+runs under its own strict Content-Security-Policy; every request stays on loopback.
+
+Screenshots land in .bench-out/playground-screenshots/ (git-ignored), one per step, named in
+the order the tests take them; the path is printed (run with -s to see it)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from PIL import Image
+
+from tests.e2e.conftest import Deployment
+from tests.e2e.test_docs_browser import CHROMIUM, Browser
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [pytest.mark.service, pytest.mark.slow]
+
+SHOTS = Path(__file__).resolve().parents[2] / ".bench-out" / "playground-screenshots"
+SMALL = {"width": "256", "height": "256", "steps": "4"}
+GENERATE_TIMEOUT_MS = 120_000
+TRAIN_TIMEOUT_MS = 240_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shots() -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
+    print(f"\nplayground screenshots: {SHOTS}")
+    return SHOTS
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    import os
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"Chromium not installed at {CHROMIUM}: run scripts/ensure-chromium.sh "
+                    "(as root) or `apt-get install chromium` (make test does it)")
+    b = Browser()
+    yield b
+    b.close()
+    # The page worked under its policy and never reached past loopback.
+    assert b.outside == [], b.outside
+    assert b.errors == [], b.errors
+    assert [m for m in b.console if "Content Security Policy" in m] == []
+
+
+def png(path: Path, size: tuple[int, int] = (256, 256), seed: int = 0) -> Path:
+    """A gradient PNG (a picture with structure, so canny and depth have edges to find)."""
+    w, h = size
+    img = Image.new("RGB", size)
+    img.putdata([((x * 255 // w + seed) % 256, y * 255 // h, (x + y + seed) % 256)
+                 for y in range(h) for x in range(w)])
+    img.save(path)
+    return path
+
+
+def open_playground(b: Browser, d: Deployment) -> Page:
+    from playwright.sync_api import expect
+
+    page = b.page
+    page.goto(f"{d.node.url}/")
+    page.wait_for_selector("body[data-ready='true']", state="attached", timeout=30_000)
+    page.fill("#api-key", d.key)
+    page.press("#api-key", "Tab")  # `change`: saved
+    expect(page.locator("#key-state")).to_have_text("Key saved in this browser.")
+    return page
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def generate(page: Page, endpoint: str, values: dict[str, str],
+             files: dict[str, Path] | None = None) -> dict[str, Any]:
+    """Fills and submits the form; returns the request body the page sent."""
+    page.select_option("#endpoint", endpoint)
+    for name, value in values.items():
+        page.fill(f"#gen-{name}", value)
+    for name, path in (files or {}).items():
+        page.set_input_files(f"#gen-{name}", str(path))
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith(endpoint)) as sent:
+        page.click("#generate-submit")
+    body: dict[str, Any] = sent.value.post_data_json
+    return body
+
+
+def assert_image_shown(page: Page, d: Deployment) -> tuple[int, int]:
+    """The result <img> loaded, and it is the image the server delivers at the download link."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#result-status")).to_contain_text("Ready:", timeout=GENERATE_TIMEOUT_MS)
+    img = page.locator("#result-image")
+    width, height = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert width > 0 and height > 0
+    link = page.locator("#result-download")
+    href = link.get_attribute("href")
+    assert href == img.get_attribute("src")
+    download = link.get_attribute("download") or ""
+    assert re.fullmatch(r"fluxhost-[0-9a-f-]+\.(jpeg|png|webp)", download), download
+    delivered = Image.open(io.BytesIO(d.client.get(href).content))
+    assert delivered.size == (width, height)
+    assert "dev model set" in page.locator("#result-status").inner_text()
+    return width, height
+
+
+def test_banner_key_and_text_to_image(deployment: Deployment, browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    page = open_playground(browser, deployment)
+    banner = page.locator("#dev-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("dev model set")
+    expect(banner).to_contain_text("noise")
+    # The key is in this browser only, and the page says so.
+    assert page.evaluate("() => Object.values(localStorage)") == [deployment.key]
+    expect(page.locator("#key-box")).to_contain_text("sent only to this server")
+    # Defaults and bounds come from the schema; the key's finetune is offered.
+    assert page.locator("#gen-width").get_attribute("min") == "256"
+    assert page.locator("#gen-width").get_attribute("step") == "32"
+    expect(page.locator("#gen-guidance")).to_have_value("2.5")
+    expect(page.locator("#gen-finetune_id")).to_have_value(deployment.finetune_id)
+    shot(page, "01-start-dev-banner")
+    # Every endpoint of the schema is offered, and its form's ids clash with nothing on the page.
+    paths = page.eval_on_selector_all("#endpoint option", "os => os.map(o => o.value)")
+    assert len(paths) == 15
+    for path in paths:
+        page.select_option("#endpoint", path)
+        ids = page.eval_on_selector_all("[id]", "es => es.map(e => e.id)")
+        assert len(ids) == len(set(ids)), path
+
+    body = generate(page, "/v1/flux-pro-finetuned", {**SMALL, "prompt": "a lighthouse"})
+    assert body["finetune_id"] == deployment.finetune_id
+    assert body["width"] == 256 and body["steps"] == 4 and body["guidance"] == 2.5
+    assert assert_image_shown(page, deployment) == (256, 256)
+    shot(page, "02-flux-pro-finetuned-result")
+
+    body = generate(page, "/v1/flux-dev", {**SMALL, "prompt": "a harbour"})
+    assert "finetune_id" not in body
+    assert assert_image_shown(page, deployment) == (256, 256)
+    shot(page, "03-flux-dev-result")
+
+
+def test_a_refusal_is_shown_next_to_its_field(deployment: Deployment, browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    page = open_playground(browser, deployment)
+    generate(page, "/v1/flux-dev", {**SMALL, "width": "300"})
+    error = page.locator('[data-field="width"] .field-error')
+    expect(error).to_be_visible()
+    expect(error).to_have_text("Input should be a multiple of 32")
+    expect(page.locator("#gen-width")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#result-status")).to_contain_text("422")
+    assert page.locator(".field-error:visible").count() == 1
+    shot(page, "04-422-next-to-width")
+
+
+def test_fill_with_uploaded_image_and_painted_mask(deployment: Deployment, browser: Browser,
+                                                  tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = open_playground(browser, deployment)
+    page.select_option("#endpoint", "/v1/flux-pro-1.0-fill")
+    page.set_input_files("#gen-image", str(png(tmp_path / "photo.png")))
+    canvas = page.locator("#gen-mask-canvas")
+    expect(canvas).to_be_visible()
+    expect(canvas).to_have_attribute("width", "256")
+    # One horizontal stroke across the middle (mouse coordinates are the viewport's).
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=8)
+    page.mouse.up()
+    shot(page, "05-fill-mask-painted")
+
+    body = generate(page, "/v1/flux-pro-1.0-fill", {"prompt": "a door", "steps": "15"})
+    image = Image.open(io.BytesIO(base64.b64decode(body["image"])))
+    assert image.size == (256, 256)
+    mask = Image.open(io.BytesIO(base64.b64decode(body["mask"]))).convert("L")
+    assert mask.size == image.size  # the server refuses a mask of another size
+    assert mask.getpixel((128, 128)) == 255  # painted: regenerate
+    assert mask.getpixel((64, 128)) == 255
+    assert mask.getpixel((5, 5)) == 0 and mask.getpixel((128, 20)) == 0  # kept
+    assert assert_image_shown(page, deployment) == (256, 256)
+    shot(page, "06-fill-result")
+
+
+def test_canny_finetuned_with_control_image(deployment: Deployment, browser: Browser,
+                                            tmp_path: Path) -> None:
+    page = open_playground(browser, deployment)
+    body = generate(page, "/v1/flux-pro-1.0-canny-finetuned",
+                    {"prompt": "a tower", "steps": "15"},
+                    files={"control_image": png(tmp_path / "edges.png", seed=40)})
+    assert body["finetune_id"] == deployment.finetune_id
+    assert Image.open(io.BytesIO(base64.b64decode(body["control_image"]))).size == (256, 256)
+    assert_image_shown(page, deployment)
+    shot(page, "07-canny-finetuned-result")
+
+
+def test_kontext_with_input_image(deployment: Deployment, browser: Browser,
+                                  tmp_path: Path) -> None:
+    page = open_playground(browser, deployment)
+    body = generate(page, "/v1/flux-kontext-pro", {"prompt": "make it night"},
+                    files={"input_image": png(tmp_path / "day.png", seed=90)})
+    assert base64.b64decode(body["input_image"]) == (tmp_path / "day.png").read_bytes()
+    assert_image_shown(page, deployment)
+    shot(page, "08-kontext-result")
+
+
+def dataset_zip(path: Path, images: int = 3) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(images):
+            zf.write(png(path.parent / f"img{i}.png", size=(64, 64), seed=i * 30), f"img{i}.png")
+    return path
+
+
+def test_finetune_zip_upload_train_list_delete(deployment: Deployment, browser: Browser,
+                                               tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = open_playground(browser, deployment)
+    page.click("#tab-finetunes")
+    expect(page.locator("#panel-finetunes")).to_be_visible()
+    expect(page.locator(f'tr[data-finetune="{deployment.finetune_id}"]')).to_be_visible()
+    page.set_input_files("#ft-file_data", str(dataset_zip(tmp_path / "set.zip")))
+    page.fill("#ft-finetune_comment", "playground zip")
+    page.fill("#ft-trigger_word", "PGZ")
+    page.select_option("#ft-mode", label="style")
+    page.fill("#ft-iterations", "100")
+    page.select_option("#ft-finetune_type", label="lora")
+    with page.expect_request(lambda r: r.url.endswith("/v1/finetune")) as sent:
+        page.click("#finetune-submit")
+    body = sent.value.post_data_json
+    assert body["mode"] == "style" and body["iterations"] == 100 and body["lora_rank"] == 32
+    expect(page.locator("#finetune-status")).to_contain_text("Uploaded")
+    found = re.search(r"finetune ([0-9a-f-]{36})", page.locator("#finetune-status").inner_text())
+    assert found
+    ft_id = found[1]
+    row = page.locator(f'tr[data-finetune="{ft_id}"]')
+    expect(row).to_contain_text("playground zip")
+    expect(row).to_contain_text("PGZ")
+    # Watched from the list: queued, then training with its progress (if a poll lands in it).
+    expect(row.locator(".training")).to_contain_text(re.compile("Queued|Training|Ready"))
+    shot(page, "09-finetune-uploaded-training")
+
+    expect(row.locator(".training")).to_have_text("Ready", timeout=TRAIN_TIMEOUT_MS)
+    # The page watched the training through get_result, as a client does.
+    assert any(f"get_result?id={ft_id}" in u for u in browser.requests)
+    row.locator("summary").click()
+    expect(row.locator("pre")).to_contain_text('"iterations": 100')
+    # Now usable for generation: offered (enabled) on the Generate tab.
+    option = page.locator(f'#gen-finetune_id option[value="{ft_id}"]')
+    expect(option).to_be_enabled()
+    shot(page, "10-finetune-ready-listed")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button", has_text="Delete").click()
+    expect(row).to_have_count(0)
+    expect(page.locator("#finetune-status")).to_contain_text(f"Deleted finetune {ft_id}")
+    expect(option).to_have_count(0)
+    listed = deployment.client.get("/v1/my_finetunes", headers=deployment.headers).json()
+    assert ft_id not in listed["finetunes"]
+    shot(page, "11-finetune-deleted")
+
+
+def test_folder_upload_is_zipped_in_the_browser(deployment: Deployment, browser: Browser,
+                                                tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    folder = tmp_path / "dataset"
+    (folder / "sub").mkdir(parents=True)
+    files = {"a.png": png(folder / "a.png", (48, 48), 1).read_bytes(),
+             "b.jpg": b"", "sub/c.webp": b""}
+    Image.open(folder / "a.png").convert("RGB").save(folder / "b.jpg", quality=90)
+    Image.open(folder / "a.png").save(folder / "sub" / "c.webp")
+    files["b.jpg"] = (folder / "b.jpg").read_bytes()
+    files["sub/c.webp"] = (folder / "sub" / "c.webp").read_bytes()
+    files["a.txt"] = "a photo of TOK, ünïcödé".encode()
+    (folder / "a.txt").write_bytes(files["a.txt"])
+    (folder / ".DS_Store").write_bytes(b"\0" * 64)  # skipped, as the server would
+    (folder / "notes.md").write_text("not part of the dataset")
+
+    page = open_playground(browser, deployment)
+    page.click("#tab-finetunes")
+    page.set_input_files("#ft-file_data-folder", str(folder))
+    expect(page.locator(".dataset .hint")).to_contain_text("Folder: 4 files")
+    page.fill("#ft-finetune_comment", "playground folder")
+    page.fill("#ft-iterations", "100")
+    with page.expect_request(lambda r: r.url.endswith("/v1/finetune")) as sent:
+        page.click("#finetune-submit")
+    expect(page.locator("#finetune-status")).to_contain_text("Uploaded")
+    shot(page, "12-folder-uploaded")
+
+    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(sent.value.post_data_json["file_data"])))
+    assert archive.testzip() is None  # every member's CRC-32 checks
+    assert sorted(archive.namelist()) == sorted(files)
+    for info in archive.infolist():
+        assert info.compress_type == zipfile.ZIP_STORED
+        assert info.flag_bits & 0x800  # UTF-8 names
+        assert archive.read(info) == files[info.filename]
+    found = re.search(r"finetune ([0-9a-f-]{36})", page.locator("#finetune-status").inner_text())
+    assert found
+    details = deployment.client.get("/v1/finetune_details", params={"finetune_id": found[1]},
+                                    headers=deployment.headers).json()["finetune_details"]
+    assert details["images"] == 3  # the server read the browser's ZIP: three images
+    deployment.client.post("/v1/delete_finetune", json={"finetune_id": found[1]},
+                           headers=deployment.headers).raise_for_status()
+
+
+def test_zip_writer_output_is_a_valid_zip(deployment: Deployment, browser: Browser) -> None:
+    page = open_playground(browser, deployment)
+    written = page.evaluate("""async () => {
+        const { zipStore, crc32 } = await import(new URL("playground/zip.js", document.baseURI));
+        const big = new Uint8Array(300000).map((_, i) => (i * 7919) % 251);
+        const zip = zipStore([
+            { name: "empty.txt", data: new Uint8Array(0) },
+            { name: "dir/naïve ß.bin", data: big, date: new Date(2024, 1, 29, 13, 45, 58) },
+            { name: "a.txt", data: new TextEncoder().encode("hello") },
+        ]);
+        const refused = [];
+        for (const name of ["../up.png", "/abs.png", "a\\\\b.png", ""]) {
+            try { zipStore([{ name, data: new Uint8Array(1) }]); } catch (e) { refused.push(name); }
+        }
+        let text = "";
+        for (const b of zip) text += String.fromCharCode(b);
+        return { zip: btoa(text), crc: crc32(new TextEncoder().encode("123456789")), refused };
+    }""")
+    assert written["crc"] == 0xCBF43926  # CRC-32's check value
+    assert written["refused"] == ["../up.png", "/abs.png", "a\\b.png", ""]
+    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(written["zip"])))
+    assert archive.testzip() is None
+    assert archive.namelist() == ["empty.txt", "dir/naïve ß.bin", "a.txt"]
+    assert archive.read("empty.txt") == b""
+    assert archive.read("a.txt") == b"hello"
+    assert archive.read("dir/naïve ß.bin") == bytes((i * 7919) % 251 for i in range(300000))
+    assert archive.getinfo("dir/naïve ß.bin").date_time == (2024, 2, 29, 13, 45, 58)
