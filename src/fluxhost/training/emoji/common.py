@@ -93,9 +93,12 @@ def run_loop(
     return step
 
 
-def update_ema(ema: Any, model: Any, decay: float) -> None:
+def update_ema(ema: Any, model: Any, decay: float, step: int) -> None:
+    """EMA with the usual warm-up, min(decay, (1 + step) / (10 + step)): a plain 0.999 EMA
+    started from random weights still remembers them hundreds of steps later."""
     import torch
 
+    decay = min(decay, (1 + step) / (10 + step))
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters(), strict=True):
             e.lerp_(p, 1.0 - decay)

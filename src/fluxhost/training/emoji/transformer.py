@@ -138,7 +138,7 @@ def train(work: Path, budget: common.Budget, batch: int) -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        common.update_ema(ema, model, EMA_DECAY)
+        common.update_ema(ema, model, EMA_DECAY, step)
         return float(loss.detach())
 
     def save_fn(step: int) -> None:
