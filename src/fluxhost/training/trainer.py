@@ -140,6 +140,14 @@ class TrainResult:
     final_loss: float  # mean loss over the last LOSS_WINDOW steps
 
 
+def native_size(source: str) -> int | None:
+    """The one resolution a model set's manifest declares (fluxhost.engine.demo), if any."""
+    from fluxhost.engine.demo import read_manifest
+
+    manifest = read_manifest(source)
+    return None if manifest is None else manifest.native_size
+
+
 def resolution_for(priority: Priority, *, dev: bool) -> int:
     """Training side length in pixels for `priority`: RESOLUTIONS on real models,
     DEV_RESOLUTIONS on the dev model set."""
@@ -198,7 +206,9 @@ def train(
             samples,
             spec,
             out_file,
-            resolution=resolution_for(spec.priority, dev=engine.uses_dev_models),
+            # A set that knows one size (the emoji64 demo) trains at it.
+            resolution=native_size(source)
+            or resolution_for(spec.priority, dev=engine.uses_dev_models),
             on_progress=on_progress,
             should_stop=should_stop,
         )
