@@ -124,9 +124,15 @@ def test_banner_key_and_text_to_image(deployment: Deployment, browser: Browser) 
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("dev model set")
     expect(banner).to_contain_text("noise")
-    # The key is in this browser only, and the page says so.
+    # The key is in this browser only, and the page says so; forgotten, it is gone.
     assert page.evaluate("() => Object.values(localStorage)") == [deployment.key]
     expect(page.locator("#key-box")).to_contain_text("sent only to this server")
+    page.click("#key-forget")
+    assert page.evaluate("() => localStorage.length") == 0
+    expect(page.locator("#gen-finetune_id option").first).to_have_text(
+        "Paste your key above to list your finetunes")
+    page.fill("#api-key", deployment.key)
+    page.press("#api-key", "Tab")
     # Defaults and bounds come from the schema; the key's finetune is offered.
     assert page.locator("#gen-width").get_attribute("min") == "256"
     assert page.locator("#gen-width").get_attribute("step") == "32"

@@ -49,12 +49,15 @@ async function start() {
   }
   const devModels = showDevBanner(health);
   const generate = new GeneratePanel(doc, ready, { devModels });
-  const finetunes = new FinetunesPanel(doc, { onChange: (list) => generate.setFinetunes(list) });
+  const finetunes = new FinetunesPanel(doc, {
+    onChange: (list, none) => generate.setFinetunes(list, none),
+  });
 
   const useKey = () => {
     setKey(keyInput.value.trim());
     $("key-state").textContent = getKey() ? "Key saved in this browser." : "No key yet.";
     if (getKey()) finetunes.load();
+    else finetunes.forget();
   };
   keyInput.addEventListener("change", useKey);
   $("key-forget").addEventListener("click", () => {

@@ -139,6 +139,13 @@ export class FinetunesPanel {
     }
   }
 
+  /** No key: nothing to list. */
+  forget() {
+    $("finetune-list").replaceChildren();
+    $("finetune-list-status").textContent = "Paste your key above to see your finetunes.";
+    this.onChange([], "Paste your key above to list your finetunes");
+  }
+
   /** The key's finetunes with their details; Pending ones are watched until they end. */
   async load() {
     const table = $("finetune-list");
@@ -150,8 +157,10 @@ export class FinetunesPanel {
         return { id, details: (await get(q)).data.finetune_details || {} };
       }));
     } catch (err) {
-      $("finetune-list-status").textContent = `Could not list finetunes: ${err.message}`;
-      this.onChange([]);
+      const why = `Could not list your finetunes: ${err.message}`;
+      $("finetune-list-status").textContent = why;
+      table.replaceChildren();
+      this.onChange([], why);
       return;
     }
     rows.sort((a, b) => String(b.details.timestamp).localeCompare(String(a.details.timestamp)));
@@ -162,7 +171,7 @@ export class FinetunesPanel {
       id, usable: details.status === "Ready",
       label: `${details.finetune_comment || id} (${details.trigger_word || "?"}), ${id.slice(0, 8)}`
         + (details.status === "Ready" ? "" : `, ${details.status}`),
-    })));
+    })), "No finetunes yet: train one on the Finetunes tab");
   }
 
   row({ id, details }) {

@@ -12,7 +12,7 @@ export class SchemaForm {
    * `prefix` makes element ids (`${prefix}-${field}`); `custom` maps a field name to a factory
    * returning {element, value(): Promise<any>} for fields this module does not draw itself.
    */
-  constructor(container, fields, { prefix, finetunes = [], custom = {} }) {
+  constructor(container, fields, { prefix, finetunes = [], noFinetunes = "", custom = {} }) {
     this.fields = fields;
     this.prefix = prefix;
     this.controls = new Map();
@@ -24,7 +24,7 @@ export class SchemaForm {
       (f.advanced ? advanced : container).append(this.row(f));
     }
     if (advanced.childElementCount > 1) container.append(advanced);
-    this.setFinetunes(finetunes);
+    this.setFinetunes(finetunes, noFinetunes);
     this.linkMask();
   }
 
@@ -65,14 +65,15 @@ export class SchemaForm {
     mask.value = async () => (await uploaded()) ?? painter.toBase64() ?? undefined;
   }
 
-  /** Offers `finetunes` ([{id, label, usable}]) in every finetune_id select. */
-  setFinetunes(finetunes) {
+  /** Offers `finetunes` ([{id, label, usable}]) in every finetune_id select; `none` says why
+   * there are none. */
+  setFinetunes(finetunes, none = "") {
     for (const f of this.fields) {
       if (f.kind !== "finetune") continue;
       const select = this.controls.get(f.name).input;
       const before = select.value;
       select.replaceChildren(el("option", {
-        value: "", text: finetunes.length ? "Choose a finetune" : "No finetunes yet: train one",
+        value: "", text: finetunes.length ? "Choose a finetune" : none || "No finetunes yet",
       }));
       for (const ft of finetunes) {
         select.append(el("option", { value: ft.id, text: ft.label, disabled: !ft.usable }));

@@ -12,6 +12,7 @@ export class GeneratePanel {
   constructor(doc, ready, { devModels }) {
     this.doc = doc;
     this.finetunes = [];
+    this.noFinetunes = "";
     this.form = null;
     this.polling = null;
     this.devModels = devModels;
@@ -51,14 +52,15 @@ export class GeneratePanel {
     $("endpoint-summary").textContent = this.summaries[path] || "";
     const schema = bodySchema(this.doc, path);
     this.form = new SchemaForm($("generate-fields"), schema ? fieldsOf(this.doc, schema) : [], {
-      prefix: "gen", finetunes: this.finetunes,
+      prefix: "gen", finetunes: this.finetunes, noFinetunes: this.noFinetunes,
     });
     this.setStatus("");
   }
 
-  setFinetunes(finetunes) {
+  setFinetunes(finetunes, none) {
     this.finetunes = finetunes;
-    this.form?.setFinetunes(finetunes);
+    this.noFinetunes = none;
+    this.form?.setFinetunes(finetunes, none);
   }
 
   setStatus(text, kind = "") {
