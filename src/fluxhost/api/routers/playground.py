@@ -36,8 +36,9 @@ ASSETS = {
     "finetunes.js": "text/javascript; charset=utf-8",
 }
 MAX_BODY_MARK = b"%MAX_BODY_BYTES%"
-# Self only: no inline script or style, nothing from another origin. Images also from data:
-# (the favicon) and blob: (previews of picked files, before they are uploaded).
+# Self only: no inline script or style, nothing from another origin. Images also from blob:
+# and data:, the URLs a page gives images it holds itself (a picked file's preview, the image
+# a mask is painted on) before anything is uploaded.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
        "frame-ancestors 'none'")
