@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import zipfile
 from collections.abc import Iterator
@@ -43,8 +44,6 @@ def shots() -> Path:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    import os
-
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"Chromium not installed at {CHROMIUM}: run scripts/ensure-chromium.sh "
                     "(as root) or `apt-get install chromium` (make test does it)")
