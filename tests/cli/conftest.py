@@ -107,7 +107,7 @@ def on_terminal(*args: str, cwd: Path, env: dict[str, str], timeout: float = 180
     proc = subprocess.Popen([sys.executable, "-m", "fluxhost.cli", *args], cwd=cwd, env=env,
                             stdin=child, stdout=child, stderr=child, close_fds=True)
     os.close(child)
-    chunks = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     try:
         while True:

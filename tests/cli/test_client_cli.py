@@ -174,7 +174,8 @@ def test_errors_are_one_line(live: Live, tmp_path: Path, args: tuple[str, ...],
                              needles: tuple[str, ...]) -> None:
     if env.get("FLUXHOST_BASE_URL") == "closed":
         env = {"FLUXHOST_BASE_URL": f"http://127.0.0.1:{free_port()}"}
-    out = live.run("generate", "flux-dev", *args, "--out", "never.jpg", cwd=tmp_path, **env)
+    out = fluxhost("generate", "flux-dev", *args, "--out", "never.jpg", cwd=tmp_path,
+                   env=live.env(**env))
     assert_one_line_error(out, code, *needles)
     assert out.stdout == "" and not (tmp_path / "never.jpg").exists()
 

@@ -7,6 +7,7 @@ need only the SDK. Every error ends as one line on stderr with an exit code (err
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -82,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:  # `fluxhost finetunes list | head -1`: the reader had enough
+        _silence_stdout()
+        return ExitCode.ERROR
     except Exception as exc:
         code = _usage_error_code(exc)
         if code is None:
@@ -91,6 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_error(message)
         return code
     return rv if isinstance(rv, int) else ExitCode.OK
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; pointed at /dev/null that flush cannot fail.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _usage_error_code(exc: Exception) -> int | None:

@@ -90,8 +90,10 @@ def endpoint_command(endpoint: str) -> Any:
 
     run.__signature__ = inspect.Signature([*fields, *own])  # type: ignore[attr-defined]
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    # With no flags at all it shows the flags rather than submitting an all-defaults request.
     app.command(endpoint, help=_help(endpoint, model, images), epilog=NOISE_NOTE,
-                short_help=f"POST /v1/{endpoint} ({model.__name__})")(run)
+                short_help=f"POST /v1/{endpoint} ({model.__name__})",
+                no_args_is_help=True)(run)
     return typer.main.get_command(app)
 
 
