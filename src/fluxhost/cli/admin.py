@@ -91,8 +91,9 @@ def keys_list() -> None:
     with operator("keys list") as settings:
         from fluxhost.store import keys
 
+        found = keys.list_keys(open_services(settings).store)
         print(f"{'NAME':<24} {'PREFIX':<10} {'CREATED':<20} STATUS")
-        for info in keys.list_keys(open_services(settings).store):
+        for info in found:
             created = dt.datetime.fromtimestamp(info.created_at).strftime("%Y-%m-%d %H:%M:%S")
             status = "revoked" if info.revoked_at else "active"
             print(f"{info.name:<24} {info.prefix:<10} {created:<20} {status}")
