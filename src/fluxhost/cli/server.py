@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -94,12 +95,20 @@ def print_model_banner(settings: Settings) -> None:
         print(DEMO_BANNER, file=sys.stderr, flush=True)
 
 
+def _fluxhost_command() -> str:
+    """How this shell reached fluxhost (`.venv/bin/fluxhost` under `make serve`, where the
+    venv is not on PATH), for a command line the user can paste."""
+    invoked = sys.argv[0] if sys.argv else ""
+    return invoked if Path(invoked).name == "fluxhost" else "fluxhost"
+
+
 def first_steps(url: str, key: str, finetune_id: str, demo: bool = False) -> str:
     model_note = ("The emoji64 demo model draws 64x64 emoji from emoji names, e.g. 'red apple'; "
                   "it is not FLUX." if demo else
                   "The dev model draws noise: the image is real output of a tiny random network.")
     return f"""
 fluxhost is up:      {url}
+playground:          {url}/  (paste the key below; generate and train in the browser)
 API docs:            {url}/docs
 readiness:           {url}/ready (503 with a reason until the worker's model is loaded)
 dev key (x-key):     {key}
@@ -116,7 +125,7 @@ Submit a generation, then poll the polling_url it answers with:
 
 Or with the CLI, which waits, shows progress and writes the image:
 
-  FLUXHOST_API_KEY={key} fluxhost generate flux-pro-finetuned \\
+  FLUXHOST_API_KEY={key} {_fluxhost_command()} generate flux-pro-finetuned \\
     --finetune-id {finetune_id} --prompt 'a lighthouse at dusk' --width 512 --height 512
 
 ({model_note})
