@@ -123,3 +123,18 @@ def test_a_wheel_ships_the_playground_files() -> None:
     for path in PLAYGROUND_DIR.iterdir():
         relative = path.relative_to(package).as_posix()
         assert any(fnmatch(relative, p) for p in patterns), relative
+
+
+def test_images_may_come_from_where_delivery_urls_point(make_settings: object,
+                                                        services: object) -> None:
+    """Delivery URLs signed for FLUXHOST_PUBLIC_BASE_URL, and presigned object-store URLs a
+    redirecting delivery sends the browser to, are image sources; scripts stay on 'self'."""
+    from fluxhost.api.app import create_app
+
+    settings = make_settings(public_base_url="https://images.example.com/api",  # type: ignore[operator]
+                             delivery_redirect=True)
+    with TestClient(create_app(settings, services)) as c:  # type: ignore[arg-type]
+        csp = csp_directives(c.get("/").headers["content-security-policy"])
+    assert sorted(csp["img-src"]) == sorted(["'self'", "data:", "blob:",
+                                             "https://images.example.com", "https:"])
+    assert csp["script-src"] == ["'self'"] and csp["connect-src"] == ["'self'"]

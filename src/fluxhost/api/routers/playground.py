@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 from importlib.resources import files
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from fluxhost.services import Services
+from fluxhost.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,7 +47,6 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 # Revalidated on every load (a 304 while unchanged): an upgrade's new files show at once,
 # never mixed with a cached older module.
 _HEADERS = {
-    "Content-Security-Policy": CSP,
     "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -53,9 +54,27 @@ _HEADERS = {
 _DIR = files("fluxhost.api").joinpath("playground")
 
 
+def csp(settings: Settings) -> str:
+    """CSP, with the origins result images may come from besides this page's: the public base
+    URL the server signs delivery URLs with, and, when delivery redirects to presigned object
+    store URLs (whose host the store decides), any https origin. Images only: scripts,
+    styles and API calls stay on 'self'."""
+    extra = []
+    if settings.public_base_url:
+        url = urlsplit(settings.public_base_url)
+        extra.append(f"{url.scheme}://{url.netloc}")
+    if settings.delivery_redirect:
+        extra.append("https:")
+    if not extra:
+        return CSP
+    return CSP.replace("img-src 'self' data: blob:", "img-src 'self' data: blob: " +
+                       " ".join(extra))
+
+
 def _serve(request: Request, name: str, body: bytes) -> Response:
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {**_HEADERS, "ETag": etag}
+    svc: Services = request.app.state.services
+    headers = {**_HEADERS, "Content-Security-Policy": csp(svc.settings), "ETag": etag}
     seen = request.headers.get("if-none-match", "")
     if etag in (tag.strip().removeprefix("W/") for tag in seen.split(",")):
         return Response(status_code=304, headers=headers)
