@@ -25,6 +25,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=Path("models/emoji64"),
                         help="export: where the pipeline folders go")
+    parser.add_argument("--init-from", type=Path,
+                        help="transformer: start from an exported set (e.g. models/emoji64) "
+                        "when the work directory has no checkpoint")
     return parser.parse_args(argv)
 
 
@@ -51,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "transformer":
         from fluxhost.training.emoji import transformer
 
+        if args.init_from is not None:
+            transformer.init_from_export(work, args.init_from)
         transformer.train(work, budget, args.batch or batch)
     elif args.stage == "export":
         from fluxhost.training.emoji import export

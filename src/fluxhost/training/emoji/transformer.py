@@ -75,6 +75,43 @@ def latents_snapshot(work: Path) -> dict[str, Any]:
     return snapshot
 
 
+def init_from_export(work: Path, model_root: Path) -> None:
+    """Start this stage from an exported set (OUT of `export`) instead of from scratch: for a
+    later session whose work directory is gone. The VAE snapshot and latents come from the
+    exported VAE, the model and EMA from the exported transformer (float16, widened to
+    float32); the optimizer starts fresh and the step count continues from the manifest."""
+    import json
+
+    import torch
+    from diffusers import AutoencoderKL, FluxPipeline, FluxTransformer2DModel
+
+    out = common.stage_dir(work, "transformer")
+    if common.load_checkpoint(out) is not None:
+        raise FileExistsError(f"{out} already has a checkpoint; --init-from starts a fresh one")
+    manifest = json.loads((model_root / "fluxhost-model.json").read_text())
+    model = AutoencoderKL.from_pretrained(model_root / "base" / "vae", dtype=torch.float32)
+    images, _ = dataset.load(work)
+    shift, scale = model.config.shift_factor, model.config.scaling_factor
+    with torch.no_grad():
+        z = torch.cat([model.encode(vae.to_tensor(images[i:i + 128])).latent_dist.mean
+                       for i in range(0, len(images), 128)])
+    z = (z - shift) * scale
+    packed = FluxPipeline._pack_latents(z, len(z), z.shape[1], LATENT_SIDE, LATENT_SIDE)
+    torch.save({"vae": model.state_dict(), "vae_config": dict(model.config),
+                "vae_step": manifest["vae_step"], "latents": packed}, out / "latents.pt")
+    weights = FluxTransformer2DModel.from_pretrained(
+        model_root / "base" / "transformer", dtype=torch.float32).state_dict()
+    fresh = build_transformer()
+    fresh.load_state_dict(weights)
+    opt = torch.optim.AdamW(fresh.parameters(), lr=LR, weight_decay=0.0)
+    common.save_checkpoint(out, {
+        "model": weights, "ema": weights, "opt": opt.state_dict(),
+        "gen": torch.Generator().manual_seed(SEED + manifest["transformer_step"]).get_state(),
+        "step": manifest["transformer_step"],
+    })
+    print(f"transformer: initialised from {model_root} at step {manifest['transformer_step']}")
+
+
 def sample_sigmas(n: int, gen: Any) -> Any:
     import torch
     from diffusers.pipelines.flux.pipeline_flux import calculate_shift
