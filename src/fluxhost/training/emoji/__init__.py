@@ -8,6 +8,8 @@ One entry, `python -m fluxhost.training.emoji <stage> --work DIR`, stages in ord
     encoders     word-level tokenizers, frozen random CLIP/T5-shaped encoders, caption
                  embeddings                                                (seconds)
     transformer  the base FluxTransformer2DModel by rectified flow         (CPU-hours)
+    decoder      more training for the VAE decoder alone, on the transformer's frozen
+                 latents (colours), without touching what the transformer learnt
     export       float16 FluxPipeline folder, default models/emoji64/base
 
 Every training stage is resumable: it checkpoints DIR/<stage>/latest.pt every few minutes and at

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from fluxhost.training.emoji import common
 
-STAGES = ("dataset", "vae", "encoders", "transformer", "export")
+STAGES = ("dataset", "vae", "encoders", "transformer", "decoder", "export")
 
 # Per stage: (default total steps, default batch size).
-DEFAULTS = {"vae": (6000, 16), "transformer": (60000, 32)}
+DEFAULTS = {"vae": (6000, 16), "transformer": (60000, 32), "decoder": (3000, 16)}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.init_from is not None:
             transformer.init_from_export(work, args.init_from)
         transformer.train(work, budget, args.batch or batch)
+    elif args.stage == "decoder":
+        from fluxhost.training.emoji import decoder
+
+        decoder.train(work, budget, args.batch or batch)
     elif args.stage == "export":
         from fluxhost.training.emoji import export
 

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from fluxhost.training.emoji import adherence, common, transformer
+from fluxhost.training.emoji import adherence, common, decoder, transformer
 
 # Which the engine reads to serve the set (see fluxhost.engine.demo).
 MANIFEST = "fluxhost-model.json"
@@ -44,17 +44,12 @@ word-level tokenizer) trained from scratch on CPU by `python -m fluxhost.trainin
 
 def build_pipeline(work: Path) -> Any:
     import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
 
     from fluxhost.engine.devmodels import FLUX_SCHEDULER_CONFIG
     from fluxhost.training.emoji.encoders import text_pipeline
 
-    snapshot = transformer.latents_snapshot(work)
-    # Without diffusers' record of which values were defaults at construction, from_config
-    # would reset the normalisation set after it (shift_factor, scaling_factor) to defaults.
-    config = {k: v for k, v in snapshot["vae_config"].items() if k != "_use_default_values"}
-    vae = AutoencoderKL.from_config(config)
-    vae.load_state_dict(snapshot["vae"])
+    vae = decoder.trained_vae(work)
     text = text_pipeline(work / "encoders")
     pipe = FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(**FLUX_SCHEDULER_CONFIG),
