@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine that has only Python:
-#   make serve   the server on the embedded default (SQLite, dev model set, embedded worker)
+#   make serve   the server on the embedded default (SQLite, the emoji64 demo model, embedded worker)
 #   make test    the whole test suite, lint and type checks included
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,7 +13,7 @@ TORCH_VERSION ?= 2.13.0
 STAMP  := $(VENV)/.fluxhost-installed
 EXTRAS ?= server,engine,postgres,s3,dev
 
-.PHONY: serve test lint typecheck install bench clean
+.PHONY: serve test lint typecheck install bench sheet emoji-dataset clean
 
 install: $(STAMP)
 
@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml Makefile
 	@$(BIN)/python -c "import torch, diffusers; print('torch', torch.__version__, '| diffusers', diffusers.__version__)"
 	@touch $(STAMP)
 
+# The shipped emoji64 demo (docs/emoji64.md), unless FLUXHOST_MODEL_SET or FLUXHOST_MODELS says
+# otherwise; the tests keep the random dev set.
 serve: $(STAMP)
-	$(BIN)/fluxhost serve --dev
+	FLUXHOST_MODEL_SET=$${FLUXHOST_MODEL_SET:-emoji} $(BIN)/fluxhost serve --dev
 
 test: $(STAMP) lint typecheck
 	@./scripts/ensure-postgres.sh
@@ -41,6 +43,15 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
+
+# The README's emoji64 picture sheet, from the shipped weights.
+sheet: $(STAMP)
+	$(BIN)/python bench/emoji_sheet.py
+
+# The emoji64 training data (needs Debian's fonts-noto-color-emoji); see docs/emoji64.md.
+EMOJI_WORK ?= ../emoji-train
+emoji-dataset: $(STAMP)
+	$(BIN)/python -m fluxhost.training.emoji dataset --work $(EMOJI_WORK)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

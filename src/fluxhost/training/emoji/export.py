@@ -36,7 +36,8 @@ word-level tokenizer) trained from scratch on CPU by `python -m fluxhost.trainin
 
 - Training data: {images} single-code-point emoji of Noto Color Emoji, {source}, rendered at
   109 px and downsampled to 64x64; captions are their Unicode names. Font licence: {license}.
-- Training: VAE {vae_step} steps, transformer {transformer_step} steps (EMA weights exported).
+- Training: VAE {vae_step} steps, transformer {transformer_step} steps, VAE decoder alone
+  {decoder_step} more steps (EMA weights exported).
 - Weights: float16 safetensors. As a work derived from the font's glyphs they are distributed
   under the SIL Open Font License 1.1, like the font; the training code is Apache-2.0.
 """
@@ -109,6 +110,7 @@ def export(work: Path, out: Path) -> Path:
         vae_params=sum(p.numel() for p in pipe.vae.parameters()),
         images=len(entries), source=meta["source"], license=meta["license"],
         vae_step=vae_step, transformer_step=t_step,
+        decoder_step=(common.load_checkpoint(work / "decoder") or {}).get("step", 0),
     ))
     images, _ = dataset.load(work)
     adherence.save_reference(images, [e.caption for e in entries], [e.split for e in entries],
