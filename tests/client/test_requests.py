@@ -81,12 +81,36 @@ def test_bad_fields_raise_before_any_request(flavour: str) -> None:
     assert isinstance(err, ValueError) and err.status_code is None
     assert [e["loc"] for e in err.detail] == [["heigth"], ("width",)]
     assert str(err) == ("invalid request for flux-pro-1.1: heigth: unknown field for "
-                        "FluxPro11Inputs; width: Input should be a multiple of 32")
+                        "FluxPro11Inputs (did you mean 'height'?); width: Input should be a "
+                        "multiple of 32")
     with pytest.raises(InvalidRequest, match="finetune_id: Field required"):
         h.call("flux_pro_finetuned", prompt="p")
     with pytest.raises(InvalidRequest, match="aspect_ratio"):
         h.call("flux_kontext_max", prompt="p", aspect_ratio="50:1")
     assert h.requests == []
+
+
+def test_generate_checks_a_known_endpoints_fields_before_sending(flavour: str) -> None:
+    # A misspelt field was sent as given, and the server dropped it: an empty prompt.
+    h = Harness(flavour, script())
+    with pytest.raises(InvalidRequest) as info:
+        h.call("generate", "flux-dev", promt="a lighthouse", timeout=5)
+    assert str(info.value) == ("invalid request for flux-dev: promt: unknown field for "
+                               "FluxDevInputs (did you mean 'prompt'?)")
+    with pytest.raises(InvalidRequest, match="width: Input should be a multiple of 32"):
+        h.call("generate", "/v1/flux-pro-1.1", prompt="p", width=100)
+    with pytest.raises(InvalidRequest, match=r"^invalid request for flux-dev: colour: "
+                       r"unknown field for FluxDevInputs$"):  # nothing close: no guess
+        h.call("generate", "flux-dev", prompt="p", colour="red")
+    assert h.requests == []
+
+
+def test_generate_sends_an_unknown_endpoints_fields_as_given(flavour: str) -> None:
+    ready = {"id": "t1", "status": "Ready", "result": {"sample": "http://api.test/s"}}
+    h = Harness(flavour, script(queued(), httpx.Response(200, json=ready)))
+    result = h.call("generate", "flux-pro-next", prompt="p", future_field=1, timeout=5)
+    assert result.is_ready and h.paths[0] == "POST /v1/flux-pro-next"
+    assert sent(h.requests[0]) == {"prompt": "p", "future_field": 1}
 
 
 def test_a_model_instance_is_sent_as_its_set_fields(flavour: str) -> None:

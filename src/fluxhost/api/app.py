@@ -14,12 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import OpenAPI
 from fastapi.responses import Response
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fluxhost.api.auth import SECURITY_SCHEMES
 from fluxhost.api.body import BODY_MODELS
 from fluxhost.api.errors import error_response, send_internal_error
 from fluxhost.api.fastpath import SubmitFastPath
+from fluxhost.api.images import DecodeLimiter
 from fluxhost.api.limits import BodySizeLimit
 from fluxhost.api.routers import (
     delivery,
@@ -104,6 +107,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Fluxhost
     app.state.services = (
         dataclasses.replace(services, settings=settings) if services else build_services(settings)
     )
+    app.state.decodes = DecodeLimiter(settings.decode_threads, settings.decode_threads_per_key)
     for router in (generate.router, results.router, finetunes.router, delivery.router,
                    health.router, metrics.router, docs.router, playground.router):
         app.include_router(router)
@@ -142,7 +146,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(exc, f"{request.method} {request.url.path}")
 
     # WriteBusy and SubmissionRejected by name: a 503 or 400 is an answer, not a crash (the
-    # `Exception` catch-all re-raises).
+    # `Exception` catch-all re-raises, and the server logs a traceback). The database errors
+    # too: an unreachable database is a 503 (errors.py), any other is logged there.
     for exc_class in (StarletteHTTPException, RequestValidationError, WriteBusy,
-                      SubmissionRejected, Exception):
+                      SubmissionRejected, OperationalError, InterfaceError, PoolTimeout,
+                      DisconnectionError, Exception):
         app.add_exception_handler(exc_class, handle)

@@ -22,6 +22,7 @@ import re
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
@@ -32,6 +33,10 @@ PARSE_ERROR = "There was an error parsing the body"
 # CPython's default `sys.get_int_max_str_digits()`, fixed here so that a process that raises
 # its own limit does not open the quadratic int parse to bodies.
 MAX_INT_DIGITS = 4300
+# Bodies up to this size are parsed on the event loop (microseconds; a thread hop costs more);
+# larger ones (base64 images, up to MAX_BODY_BYTES) in a thread, so a big body never holds up
+# another request.
+INLINE_BODY_BYTES = 64 * 1024
 # Models documented as request bodies (by `openapi_body`); the app adds them to components.
 BODY_MODELS: list[type[BaseModel]] = []
 
@@ -181,6 +186,8 @@ async def read_body(request: Request) -> Any:
         return None
     if not _is_json(request.headers.get("content-type")):
         return raw
+    if len(raw) > INLINE_BODY_BYTES:
+        return await run_in_threadpool(decode_json, raw)
     return decode_json(raw)
 
 
@@ -190,6 +197,12 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
+    if len(await request.body()) > INLINE_BODY_BYTES:  # read already: cached
+        return await run_in_threadpool(validate_body, model, data)
+    return validate_body(model, data)
+
+
+def validate_body(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

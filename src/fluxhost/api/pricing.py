@@ -18,12 +18,10 @@ the task finishes (store/usage.py) counts what the client was told."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from PIL import Image
-
+from fluxhost.api.images import oriented_sizes
 from fluxhost.settings import Price, Settings
 from fluxhost.store.usage import FIGURES_PARAM
 from fluxhost.worker.inputs import fit_size
@@ -33,8 +31,6 @@ __all__ = ["FIGURES_PARAM", "Figures", "cost", "figures", "megapixels", "output_
 
 # Input fields that only qualify another image: not counted as input megapixels.
 NOT_COUNTED = frozenset({"mask"})
-# EXIF orientations that turn the image a quarter (the worker applies them: worker/inputs.py).
-QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
 
 @dataclass(frozen=True)
@@ -53,16 +49,10 @@ def megapixels(pixels: int) -> float:
 
 
 def image_sizes(images: dict[str, bytes]) -> dict[str, tuple[int, int]]:
-    """Width and height of each (already validated) input image as the worker sees it (EXIF
-    rotation applied), from its header only: nothing is decoded again."""
-    sizes = {}
-    for name, raw in images.items():
-        with Image.open(io.BytesIO(raw)) as img:
-            w, h = img.size
-            if img.getexif().get(0x0112) in QUARTER_TURNS:
-                w, h = h, w
-            sizes[name] = (w, h)
-    return sizes
+    """Width and height of each (already checked) input image as the worker sees it (EXIF
+    rotation applied). Submit has them from its decode (api/images.py); this is for callers
+    holding only the bytes."""
+    return oriented_sizes(images)
 
 
 def output_size(endpoint: str, params: dict[str, Any], sizes: dict[str, tuple[int, int]],
@@ -106,10 +96,10 @@ def cost(endpoint: str, input_mp: float | None, output_mp: float | None,
     return round(total, 6)  # no float noise (0.1 + 0.2); credits may be fractional
 
 
-def figures(endpoint: str, params: dict[str, Any], images: dict[str, bytes],
+def figures(endpoint: str, params: dict[str, Any], sizes: dict[str, tuple[int, int]],
             settings: Settings) -> Figures:
-    """The figures of a submission: `params` as stored (seed drawn, input blobs set)."""
-    sizes = image_sizes(images)
+    """The figures of a submission: `params` as stored (seed drawn, input blobs set), `sizes`
+    those of its input images as the worker sees them."""
     input_mp = megapixels(sum(w * h for name, (w, h) in sizes.items()
                               if name not in NOT_COUNTED))
     size = output_size(endpoint, params, sizes, settings)

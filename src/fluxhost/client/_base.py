@@ -168,6 +168,17 @@ def typed_body(endpoint: str, inputs: BaseModel | None, fields: dict[str, Any]
     return validated_body(endpoint, endpoint_model(endpoint), inputs, fields)
 
 
+def generate_body(endpoint: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The body of `generate`: checked as the typed method checks it for an endpoint this SDK
+    knows (a misspelt field would otherwise be dropped by the server without a word); sent as
+    given, like `submit`'s, for an endpoint newer than the SDK."""
+    try:
+        model = endpoint_model(endpoint)
+    except KeyError:
+        return plain_body(endpoint, fields)
+    return validated_body(endpoint, model, None, fields)
+
+
 def plain_body(endpoint: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The body of `submit`: sent as given (any endpoint, any field; the server judges)."""
     return encode_fields(endpoint, fields)

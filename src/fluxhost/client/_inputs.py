@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def validated_body(endpoint: str, model: type[BaseModel], inputs: BaseModel | No
     given = inputs.model_dump(mode="json", exclude_unset=True) if inputs is not None else {}
     body = encode_fields(endpoint, {**given, **fields})
     errors: list[Any] = [
-        {"loc": [name], "msg": f"unknown field for {model.__name__}", "type": "extra"}
+        {"loc": [name], "msg": unknown_field_message(model, name), "type": "extra"}
         for name in sorted(set(body) - set(model.model_fields))]
     try:
         model.model_validate(body)
@@ -37,6 +38,13 @@ def validated_body(endpoint: str, model: type[BaseModel], inputs: BaseModel | No
     if errors:
         raise InvalidRequest(endpoint, errors)
     return body
+
+
+def unknown_field_message(model: type[BaseModel], name: str) -> str:
+    """Why `name` is refused, with the field it most likely meant (a typo such as `promt`)."""
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown field for {model.__name__}{hint}"
 
 
 def _encode(endpoint: str, name: str, value: Any) -> Any:

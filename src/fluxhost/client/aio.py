@@ -12,7 +12,13 @@ import httpx
 from pydantic import BaseModel
 
 from fluxhost.client import _flows
-from fluxhost.client._base import ClientBase, finetune_body, plain_body, typed_body
+from fluxhost.client._base import (
+    ClientBase,
+    finetune_body,
+    generate_body,
+    plain_body,
+    typed_body,
+)
 from fluxhost.client._protocol import Call
 from fluxhost.client.models import FinetuneSubmission, Result, Sample, Submission
 
@@ -77,7 +83,7 @@ class AsyncClient(ClientBase[Coroutine[Any, Any, Submission]]):
                        on_progress: _flows.ProgressCallback | None = None,
                        timeout: float = 600, poll_interval: float | None = None,
                        **fields: Any) -> Result:
-        flow = _flows.generate(self._context(), endpoint, plain_body(endpoint, fields),
+        flow = _flows.generate(self._context(), endpoint, generate_body(endpoint, fields),
                                timeout, on_progress, poll_interval)
         return await self._run(flow)
 

@@ -12,7 +12,13 @@ import httpx
 from pydantic import BaseModel
 
 from fluxhost.client import _flows
-from fluxhost.client._base import ClientBase, finetune_body, plain_body, typed_body
+from fluxhost.client._base import (
+    ClientBase,
+    finetune_body,
+    generate_body,
+    plain_body,
+    typed_body,
+)
 from fluxhost.client._protocol import Call
 from fluxhost.client.models import FinetuneSubmission, Result, Sample, Submission
 
@@ -88,8 +94,10 @@ class Client(ClientBase[Submission]):
     def generate(self, endpoint: str, *, on_progress: _flows.ProgressCallback | None = None,
                  timeout: float = 600, poll_interval: float | None = None,
                  **fields: Any) -> Result:
-        """submit + wait: the Ready result (download its image with `download`)."""
-        flow = _flows.generate(self._context(), endpoint, plain_body(endpoint, fields),
+        """submit + wait: the Ready result (download its image with `download`). For an
+        endpoint this SDK knows, `fields` are checked by its request model first, as the typed
+        methods do (InvalidRequest, nothing sent); another endpoint's are sent as given."""
+        flow = _flows.generate(self._context(), endpoint, generate_body(endpoint, fields),
                                timeout, on_progress, poll_interval)
         return self._run(flow)
 
