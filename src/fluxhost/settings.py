@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -107,6 +108,19 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(10_000, ge=1)
     max_image_pixels: int = Field(
         4096 * 4096, ge=1, description="Bound on decoded input image pixels."
+    )
+    max_request_pixels: int = Field(
+        2 * 4096 * 4096, ge=1, description="Bound on the pixels of one submission's input "
+        "images together (a fill's image and mask at the image limit fit), checked from the "
+        "headers before anything is decoded.",
+    )
+    decode_threads: int = Field(
+        default_factory=lambda: max(2, os.cpu_count() or 2), ge=1,
+        description="Input images decoded at once by the API process (off the event loop).",
+    )
+    decode_threads_per_key: int = Field(
+        1, ge=1, description="Of those, how many one key's submissions may hold: a key's "
+        "heavy submits queue behind each other, not in front of other keys'.",
     )
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"

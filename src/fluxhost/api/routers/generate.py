@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from PIL import Image
 
 from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.body import openapi_body, parse_body
 from fluxhost.api.cache import TTLCache
+from fluxhost.api.images import DecodeLimiter, check_images
 from fluxhost.api.pricing import FIGURES_PARAM
 from fluxhost.api.pricing import figures as request_figures
 from fluxhost.api.responses import BODY_WRITE, errors
@@ -24,7 +24,6 @@ from fluxhost.api.urls import base_url
 from fluxhost.api.validation import (
     check_prompt,
     check_webhook_secret,
-    decode_image,
     field_error,
     plausible_id,
     raise_errors,
@@ -56,85 +55,18 @@ from fluxhost.wire.base_inputs import (
     FluxProInputs,
     FluxUltraInput,
 )
-from fluxhost.wire.endpoints import IMAGE_FIELDS
 from fluxhost.wire.outputs import AsyncWebhookResponseWithPolling
-from fluxhost.worker.inputs import has_alpha
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 
 # A finetuned request (ownership checked) or a base one (no finetune).
 Inputs = GenerationInputs | BaseGenerationInputs
-# Fields that the provider documents as "base64 or URL": URLs are not fetched here.
-URL_FIELDS = frozenset(IMAGE_FIELDS[FluxKontextProInputs])
 SEED_MAX = 2**32 - 1
 
 
 def services(request: Request) -> Services:
     return request.app.state.services
-
-
-def _check_images(
-    body: Inputs, settings_max_pixels: int
-) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
-    images: dict[str, bytes] = {}
-    errors: list[dict[str, Any]] = []
-    sizes: dict[str, tuple[int, int]] = {}
-    opened: dict[str, Image.Image] = {}
-    for name in IMAGE_FIELDS[type(body)]:
-        value = getattr(body, name)
-        if value is None:
-            continue
-        if name in URL_FIELDS and value.startswith(("http://", "https://")):
-            errors.append(field_error(
-                name, "Value error, image URLs are not fetched by this server: send the image "
-                "base64-encoded", "value_error", value[:50]))
-            continue
-        raw, img, err = decode_image(name, value, settings_max_pixels)
-        if err is not None:
-            errors.append(err)
-            continue
-        assert img is not None
-        images[name] = raw
-        opened[name] = img
-        sizes[name] = img.size
-    if isinstance(body, FinetuneFluxProFillInputs | FluxProFillInputs) and "image" in opened \
-            and body.mask is None and not has_alpha(opened["image"]):
-        errors.append(field_error(
-            "mask", "Value error, a mask is required: the image has no alpha channel to take "
-            "one from", "value_error", None))
-    if "image" in sizes and "mask" in sizes and sizes["image"] != sizes["mask"]:
-        errors.append(
-            field_error(
-                "mask",
-                f"Value error, mask is {sizes['mask'][0]}x{sizes['mask'][1]} but image is "
-                f"{sizes['image'][0]}x{sizes['image'][1]}; they must match",
-                "value_error",
-                None,
-            )
-        )
-    errors += _check_base_images(body, sizes, settings_max_pixels)
-    return images, errors
-
-
-def _check_base_images(
-    body: Inputs, sizes: dict[str, tuple[int, int]], max_pixels: int
-) -> list[dict[str, Any]]:
-    """Canny and depth need a control image or a preprocessed one; an expanded image must stay
-    within MAX_IMAGE_PIXELS."""
-    if isinstance(body, CannyInputs | DepthInputs) and body.control_image is None \
-            and body.preprocessed_image is None:
-        return [field_error("control_image", "Value error, control_image or preprocessed_image "
-                            "is required", "value_error", None)]
-    if isinstance(body, FluxProExpandInputs) and "image" in sizes:
-        width = sizes["image"][0] + (body.left or 0) + (body.right or 0)
-        height = sizes["image"][1] + (body.top or 0) + (body.bottom or 0)
-        if width * height > max_pixels:
-            return [field_error(
-                "image", f"Value error, the expanded image would be {width}x{height} = "
-                f"{width * height} pixels, more than the limit of {max_pixels}", "value_error",
-                None)]
-    return []
 
 
 # Positive answers only, briefly: a deleted finetune is still refused by the worker.
@@ -175,8 +107,13 @@ async def submit(
     svc = services(request)
     settings = svc.settings
     errors = check_prompt("prompt", body.prompt, settings.max_prompt_chars)
-    images, image_errors = _check_images(body, settings.max_image_pixels)
+    # Decoded in a thread, bounded per key: never on the event loop (api/images.py).
+    limiter: DecodeLimiter = request.app.state.decodes
+    checked, image_errors = await limiter.run(key.id, check_images, body,
+                                              settings.max_image_pixels,
+                                              settings.max_request_pixels)
     errors += image_errors
+    images = {name: image.raw for name, image in checked.items()}
     webhook = str(body.webhook_url) if body.webhook_url is not None else None
     if webhook is not None:
         reason = check_url_literal(webhook, settings.webhook_allow_private)
@@ -202,7 +139,8 @@ async def submit(
         params[name] = None
     params[INPUTS_PARAM] = input_keys
     # input_mp, output_mp, cost: answered now, and kept on the task for its usage record.
-    figures = request_figures(endpoint, params, images, settings).as_dict()
+    sizes = {name: image.size for name, image in checked.items()}
+    figures = request_figures(endpoint, params, sizes, settings).as_dict()
     params[FIGURES_PARAM] = figures
     try:
         if input_keys:  # off the event loop: on S3 each put is a network round trip
