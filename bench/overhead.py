@@ -183,7 +183,7 @@ NO_FAST_PATH = textwrap.dedent("""
     from fluxhost.api.app import FluxhostApp
     from fluxhost.cli import main
 
-    FluxhostApp.install_fast_path = lambda self, max_body_bytes: None
+    FluxhostApp.install_fast_path = lambda self, *args: None
     sys.exit(main(sys.argv[1:]))
 """)
 SERVER_ENV = {"FLUXHOST_MAX_ACTIVE_TASKS_PER_KEY": "1000000000", "FLUXHOST_LOG_LEVEL": "WARNING"}

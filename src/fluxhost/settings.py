@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     require_key_for_results: bool = False
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_prompt_chars: int = Field(10_000, ge=1)
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, le=1024 * 1024, description="Bound on a request's line and headers "
+        "together; past it the server answers 431 and closes the connection.",
+    )
+    body_read_timeout_seconds: float = Field(
+        20.0, gt=0, le=3600, allow_inf_nan=False, description="A request body that sends "
+        "nothing for this long (shorter than its Content-Length, or stalled) is answered 408.",
+    )
     max_image_pixels: int = Field(
         4096 * 4096, ge=1, description="Bound on decoded input image pixels."
     )

@@ -48,9 +48,10 @@ class FluxhostApp(FastAPI):
 
     _fast: Any = None
 
-    def install_fast_path(self, max_body_bytes: int) -> None:
+    def install_fast_path(self, max_body_bytes: int, read_timeout: float) -> None:
         self._fast = BodySizeLimit(
-            SubmitFastPath(super().__call__, generate.FAST_HANDLERS), max_bytes=max_body_bytes
+            SubmitFastPath(super().__call__, generate.FAST_HANDLERS), max_bytes=max_body_bytes,
+            read_timeout=read_timeout,
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -113,8 +114,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Fluxhost
         app.include_router(router)
     _install_error_handlers(app)
     _document_security(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.install_fast_path(settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       read_timeout=settings.body_read_timeout_seconds)
+    app.install_fast_path(settings.max_body_bytes, settings.body_read_timeout_seconds)
     return app
 
 

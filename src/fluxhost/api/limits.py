@@ -1,8 +1,11 @@
-"""A bound on request bodies, enforced while reading, so a lying or absent Content-Length
-cannot make us buffer more than `max_bytes`."""
+"""Bounds on request bodies, enforced while reading: a lying or absent Content-Length cannot
+make us buffer more than `max_bytes`, and a body that stops arriving (shorter than its
+Content-Length, or a client that stalls) is a 408 after `read_timeout` seconds of silence
+instead of a connection and a request held open for ever."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,10 +14,18 @@ from starlette.exceptions import HTTPException
 Scope = dict[str, Any]
 
 
+class BodyTimeout(HTTPException):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(status_code=408, detail=f"Request body not received: nothing arrived "
+                         f"for {seconds:g} s (is it shorter than its Content-Length?)",
+                         headers={"Connection": "close"})
+
+
 class BodySizeLimit:
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, read_timeout: float = 20.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     def _detail(self) -> str:
         return f"Request body too large: the limit is {self.max_bytes} bytes"
@@ -31,7 +42,10 @@ class BodySizeLimit:
 
         async def limited_receive() -> Any:
             nonlocal seen
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except TimeoutError:
+                raise BodyTimeout(self.read_timeout) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:

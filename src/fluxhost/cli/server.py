@@ -63,6 +63,7 @@ def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) 
     import uvicorn
 
     from fluxhost.api.app import create_app
+    from fluxhost.api.httpserver import uvicorn_options
 
     svc = open_services(settings, migrate)
     app = create_app(settings, svc)
@@ -80,7 +81,8 @@ def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) 
     # waits for running tasks) only starts once uvicorn has closed them.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             access_log=False,
-                            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5)
+                            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+                            **uvicorn_options(settings.max_header_bytes))
     uvicorn.Server(config).run(sockets=[sock])
 
 

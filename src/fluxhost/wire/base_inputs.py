@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, HttpUrl, field_validator
+from pydantic import Field, HttpUrl, field_validator
 
 from fluxhost.wire import bounds
 from fluxhost.wire import fields as f
@@ -21,6 +21,7 @@ from fluxhost.wire.inputs import (
     UPSAMPLE_SHORT,
     parse_aspect_ratio,
 )
+from fluxhost.wire.strict import StrictScalars
 
 FORMAT_DESC_WEBP = "Output format for the generated image. Can be 'jpeg', 'png', or 'webp'."
 PROMPT_DESC = "Text prompt for image generation."
@@ -48,7 +49,7 @@ def _size(name: str, default: int) -> Any:
                  description=f"{name} of the generated image in pixels. Must be a multiple of 32.")
 
 
-class BaseGenerationInputs(BaseModel):
+class BaseGenerationInputs(StrictScalars):
     """Fields every non-finetuned generation request has; the subclasses add theirs. Also the
     attributes `submit` (api/routers/generate.py) reads, as on `GenerationInputs`."""
 

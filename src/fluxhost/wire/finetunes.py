@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, HttpUrl, ValidationInfo, field_validator
 
 from fluxhost.wire import bounds
 from fluxhost.wire import fields as f
+from fluxhost.wire.strict import StrictScalars
 
 LearningRate = Annotated[float, Field(ge=1e-6, le=0.005)]
 
@@ -17,7 +18,7 @@ def _object(schema: dict[str, Any]) -> None:
     schema.pop("additionalProperties", None)
 
 
-class FinetuneInputs(BaseModel):
+class FinetuneInputs(StrictScalars):
     file_data: str = Field(
         title="File Data",
         description="Base64-encoded ZIP file containing training images and, optionally, "
@@ -89,7 +90,7 @@ _TEXT_BOUNDS = {
 }
 
 
-class DeleteFinetuneInputs(BaseModel):
+class DeleteFinetuneInputs(StrictScalars):
     finetune_id: str = Field(
         title="Finetune Id",
         description="ID of the fine-tuned model you want to delete.",

@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, HttpUrl, field_validator
+from pydantic import Field, HttpUrl, field_validator
 
 from fluxhost.wire import bounds
 from fluxhost.wire import fields as f
 from fluxhost.wire.enums import OutputFormat
+from fluxhost.wire.strict import StrictScalars
 
 STEPS_DESC = "Number of steps for the image generation process"
 GUIDANCE_DESC = "Guidance strength for the image generation process"
@@ -25,7 +26,7 @@ UPSAMPLE_LONG = (
 )
 
 
-class GenerationInputs(BaseModel):
+class GenerationInputs(StrictScalars):
     """Fields every finetuned generation request has; the subclasses add theirs."""
 
     finetune_id: str
