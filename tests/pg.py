@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -32,34 +33,64 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return [runuser, "-u", "postgres", "--", *cmd]
 
 
+@dataclass
+class PgInstance:
+    """A running throwaway cluster that a test may stop and start again (same data, same
+    port): a database outage, as an operator's restart or crash makes one."""
+
+    bindir: Path
+    root: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://fluxhost@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(_as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"),
+                                     *args]), check=check, capture_output=True)
+
+    def start(self) -> None:
+        self._ctl("-l", str(self.root / "log"), "-w", "start",
+                  "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+                        "-c fsync=off -c max_connections=200")
+        _wait(self.url)
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: clients are disconnected, the server shuts down cleanly; `immediate`: as a
+        crash (recovery at the next start)."""
+        self._ctl("-m", mode, "-w", "stop")
+
+
 @contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """Yields a SQLAlchemy URL of a fresh, empty database."""
+def postgres_instance() -> Iterator[PgInstance]:
+    """A fresh cluster, started; removed at the end."""
     bindir = pg_bin()
     if bindir is None:
         raise RuntimeError("PostgreSQL server binaries not found (scripts/ensure-postgres.sh)")
     root = Path(tempfile.mkdtemp(prefix="fluxhost-pg-"))
-    data = root / "data"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
+    pg = PgInstance(bindir, root, port)
     try:
-        subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "fluxhost",
-                                     "--auth=trust", "-E", "UTF8", "--no-sync"]),
-                       check=True, capture_output=True)
-        subprocess.run(_as_postgres([
-            str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start",
-            "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c max_connections=200"]), check=True, capture_output=True)
-        url = f"postgresql://fluxhost@127.0.0.1:{port}/postgres"
-        _wait(url)
-        yield url
+        subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(root / "data"),
+                                     "-U", "fluxhost", "--auth=trust", "-E", "UTF8",
+                                     "--no-sync"]), check=True, capture_output=True)
+        pg.start()
+        yield pg
     finally:
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                                     "stop"]), capture_output=True, check=False)
+        pg._ctl("-m", "immediate", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """Yields a SQLAlchemy URL of a fresh, empty database."""
+    with postgres_instance() as pg:
+        yield pg.url
 
 
 def _wait(url: str, timeout: float = 30) -> None:

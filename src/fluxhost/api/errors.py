@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from fluxhost.store.outage import is_unreachable
 from fluxhost.store.store import WriteBusy
 from fluxhost.store.tasks import SubmissionRejected
 
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 BUSY_DETAIL = ("Service busy: the database could not take this write in time; nothing was "
                "stored, retry later")
 BUSY_RETRY_AFTER = "1"
+# The database cannot be reached (down, restarting, network). The reason, with the host, goes
+# to the log once per outage (store/outage.py), never to the client.
+UNAVAILABLE_DETAIL = "Service unavailable: the database cannot be reached; retry later"
+UNAVAILABLE_RETRY_AFTER = "5"
 # The border checks keep every value inside its column, so this answers only what they missed;
 # the reason (database internals) goes to the log, not to the client.
 SUBMISSION_REFUSED = "The submission was refused by the database: a value is outside its bounds"
@@ -113,6 +118,9 @@ def _render(exc: Exception, where: str) -> Response:
     if isinstance(exc, WriteBusy):
         log.warning("write lock busy on %s: %s; answered 503", where, exc)
         return json_response({"detail": BUSY_DETAIL}, 503, {"Retry-After": BUSY_RETRY_AFTER})
+    if is_unreachable(exc):  # logged by the store's outage report, not once per request
+        return json_response({"detail": UNAVAILABLE_DETAIL}, 503,
+                             {"Retry-After": UNAVAILABLE_RETRY_AFTER})
     if isinstance(exc, SubmissionRejected):
         log.warning("submission refused on %s: %s; answered 400", where, exc.reason)
         return json_response({"detail": SUBMISSION_REFUSED}, 400)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from fluxhost.metrics.kinds import all_kinds, label
 from fluxhost.store.models import Task, WebhookDelivery
+from fluxhost.store.outage import log_failure
 from fluxhost.store.store import Store
 from fluxhost.store.workers import live_workers_by_kind
 
@@ -35,9 +36,9 @@ class FleetCollector(Collector):
                                "1 when the database answered this scrape's queries.")
         try:
             families = list(self._families())
-        except Exception:
+        except Exception as exc:
             # A scrape must still answer (and say so) while the database is down.
-            log.warning("metrics: database queries failed", exc_info=True)
+            log_failure(log, "metrics: database queries failed", exc)
             up.add_metric([], 0.0)
             yield up
             return

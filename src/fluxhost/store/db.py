@@ -27,6 +27,10 @@ READ_BUSY_TIMEOUT_MS = 500
 SQLITE_BUSY = 5
 PG_LOCK_NOT_AVAILABLE = "55P03"
 _BUSY_KEY = "fluxhost_busy_timeout_ms"
+# libpq waits for a server that does not answer (a host gone from the network) without end;
+# bounded, the request or worker round fails as "database unreachable" instead of hanging.
+# A `connect_timeout` in the URL wins.
+PG_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -49,7 +53,10 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    connect_args = ({} if "connect_timeout=" in url
+                    else {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS})
+    engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True,
+                           connect_args=connect_args)
     event.listen(engine, "begin", _postgres_begin)
     return engine
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from fluxhost.store.db import (
@@ -20,6 +21,7 @@ from fluxhost.store.db import (
     make_engine,
     migrate,
 )
+from fluxhost.store.outage import watch
 
 
 class WriteBusy(Exception):
@@ -34,6 +36,8 @@ class WriteBusy(Exception):
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # One report per database outage, whoever meets it (store/outage.py).
+        self.outage = watch(engine)
         # Sessions join the transaction `write_core` opens (which carries the lock bound).
         self._writer = sessionmaker(expire_on_commit=False, join_transaction_mode="rollback_only")
         # SQLite only: see `write`. PostgreSQL writers lock rows, not the database.
@@ -95,6 +99,9 @@ class Store:
                 if wait is not None and is_lock_timeout(exc):
                     raise WriteBusy(wait) from exc
                 raise
+            except PoolTimeout as exc:
+                self.outage.failed(exc)  # no DBAPI error, so the engine's hook never sees it
+                raise
 
     @contextmanager
     def _locked(self, wait: float | None) -> Iterator[int | None]:
@@ -120,8 +127,12 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader() as session, session.begin():
-            yield session
+        try:
+            with self._reader() as session, session.begin():
+                yield session
+        except PoolTimeout as exc:
+            self.outage.failed(exc)
+            raise
 
     def ping(self) -> bool:
         try:

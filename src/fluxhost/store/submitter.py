@@ -29,6 +29,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
+from fluxhost.store.outage import is_unreachable
 from fluxhost.store.store import Store, WriteBusy
 from fluxhost.store.tasks import insert_tasks, may_be_one_rows_fault, rejection, task_row
 
@@ -171,7 +172,8 @@ class TaskSubmitter:
                         extra={"task_id": batch[0].row["id"]})
             _fail(batch[0], refused)
             return []
-        log.error("submission batch failed", exc_info=exc, extra={"batch": len(batch)})
+        if not is_unreachable(exc):  # an outage is the store's one line, not a traceback
+            log.error("submission batch failed", exc_info=exc, extra={"batch": len(batch)})
         for item in batch:
             _fail(item, exc)
         return []

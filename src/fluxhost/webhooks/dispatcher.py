@@ -21,6 +21,7 @@ from fluxhost.settings import Settings
 from fluxhost.storage.signing import UrlSigner
 from fluxhost.store import outbox
 from fluxhost.store.models import WebhookDelivery
+from fluxhost.store.outage import log_failure
 from fluxhost.store.store import Store
 from fluxhost.store.tasks import get_task
 from fluxhost.webhooks.signature import signature_headers
@@ -109,8 +110,8 @@ class WebhookDispatcher:
             self._wake.clear()
             try:
                 claimed = self.run_once()
-            except Exception:
-                log.exception("webhook dispatch round failed")
+            except Exception as exc:
+                log_failure(log, "webhook dispatch round failed", exc)
                 claimed = 0
             if stop.is_set():
                 break
@@ -121,8 +122,8 @@ class WebhookDispatcher:
     def _idle_delay(self, claimed: int) -> float:
         try:
             due = outbox.next_due_at(self.store)
-        except Exception:
-            log.exception("webhook outbox poll failed")
+        except Exception as exc:
+            log_failure(log, "webhook outbox poll failed", exc)
             return self.idle_poll_seconds
         if due is None:
             return self.idle_poll_seconds

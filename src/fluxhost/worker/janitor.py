@@ -6,6 +6,7 @@ import logging
 import threading
 
 from fluxhost.services import Services
+from fluxhost.store.outage import log_failure
 from fluxhost.store.tasks import purge_expired
 
 log = logging.getLogger(__name__)
@@ -32,5 +33,5 @@ def run_forever(svc: Services, stop: threading.Event, interval: float = 60.0) ->
             n = sweep(svc)
             if n:
                 log.info("retention sweep", extra={"blobs_deleted": n})
-        except Exception:
-            log.exception("retention sweep failed")
+        except Exception as exc:
+            log_failure(log, "retention sweep failed", exc)

@@ -17,6 +17,8 @@ import queue
 import threading
 from collections.abc import Callable
 
+from fluxhost.store.outage import is_unreachable
+
 log = logging.getLogger(__name__)
 
 Job = Callable[[], None]
@@ -83,5 +85,9 @@ class PostProcessor:
 def _run(job: Job) -> None:
     try:
         job()
-    except Exception:
-        log.exception("post-processing job failed; its task is left to its lease")
+    except Exception as exc:
+        if is_unreachable(exc):  # not a bug: the store's outage report has the reason
+            log.warning("post-processing job failed: database unreachable; its task is left "
+                        "to its lease")
+        else:
+            log.exception("post-processing job failed; its task is left to its lease")

@@ -14,6 +14,7 @@ from typing import Any
 from fluxhost.services import Services
 from fluxhost.store import queue
 from fluxhost.store import workers as registry
+from fluxhost.store.outage import log_failure
 from fluxhost.worker import janitor
 from fluxhost.worker.guard import Guard
 from fluxhost.worker.kinds import served_kinds
@@ -114,8 +115,8 @@ class Runtime:
                 if self.registry_id and not registry.touch(self.svc.store, self.registry_id):
                     # The row was removed (an operator's cleanup): be visible again.
                     self.registry_id = registry.register(self.svc.store, kinds)
-            except Exception:
-                log.exception("worker registry refresh failed; retrying")
+            except Exception as exc:
+                log_failure(log, "worker registry refresh failed; retrying", exc)
 
     def _start_listener(self, kinds: frozenset[str]) -> None:
         """PostgreSQL: wake the idle workers on NOTIFY instead of waiting for their poll."""

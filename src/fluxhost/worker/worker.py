@@ -24,6 +24,7 @@ from fluxhost.services import Services
 from fluxhost.store import queue
 from fluxhost.store.finetunes import get_owned_finetune
 from fluxhost.store.models import Task
+from fluxhost.store.outage import log_failure
 from fluxhost.worker.guard import Guard
 from fluxhost.worker.inputs import InputError
 from fluxhost.worker.jobs import Plan, plan
@@ -120,8 +121,8 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 worked = self.run_one(wait=False)  # the engine moves on; post-processing trails
-            except Exception:
-                log.exception("worker %s: queue error; retrying", self.owner)
+            except Exception as exc:
+                log_failure(log, f"worker {self.owner}: queue error; retrying", exc)
                 worked = False
                 self.stopping.wait(1.0)
             if not worked:
@@ -250,8 +251,8 @@ class Worker:
             try:
                 ok = queue.heartbeat(self.svc.store, task_id, self.owner,
                                      lease_seconds=s.lease_seconds, progress=state["progress"])
-            except Exception:
-                log.exception("heartbeat failed", extra={"task_id": task_id})
+            except Exception as exc:
+                log_failure(log, "heartbeat failed", exc, extra={"task_id": task_id})
                 continue
             if not ok:
                 state["lost"] = True
