@@ -84,3 +84,49 @@ def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "invalid configuration: FLUXHOST_PORT" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def in_folder(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`fluxhost` run from `cwd` with no FLUXHOST_ settings but `env`: the default data dir,
+    `data`, is relative to that folder."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
+    full.update(env)
+    return subprocess.run([sys.executable, "-m", "fluxhost.cli", *args], cwd=cwd, env=full,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("command", [("keys", "list"), ("keys", "create", "ops"), ("usage",),
+                                     ("db", "current")])
+def test_admin_commands_in_another_folder_create_no_database(tmp_path: Path,
+                                                             command: tuple[str, ...]) -> None:
+    out = in_folder(tmp_path, *command)
+    assert out.returncode == 1 and out.stdout == "", out
+    where = tmp_path.resolve() / "data" / "fluxhost.db"
+    assert out.stderr.splitlines() == [
+        f"error: no fluxhost database at {where} (FLUXHOST_DATA_DIR=data, relative to the "
+        "working directory); run from the server's folder, or set FLUXHOST_DATA_DIR or "
+        "FLUXHOST_DATABASE_URL (`fluxhost db upgrade` creates a new one)"]
+    assert list(tmp_path.iterdir()) == []  # not even the data folder
+
+
+def test_db_upgrade_creates_it_and_every_command_names_it(tmp_path: Path) -> None:
+    where = tmp_path.resolve() / "data" / "fluxhost.db"
+    up = in_folder(tmp_path, "db", "upgrade")
+    assert up.returncode == 0 and up.stderr.splitlines() == [f"database: {where} (new)"], up
+    listed = in_folder(tmp_path, "keys", "list")
+    assert listed.returncode == 0 and listed.stderr.splitlines() == [f"database: {where}"]
+    relative_url = in_folder(tmp_path.parent, "keys", "list",
+                             FLUXHOST_DATABASE_URL=f"sqlite:///{tmp_path.name}/x.db")
+    assert relative_url.returncode == 1 and (
+        f"no fluxhost database at {tmp_path.resolve() / 'x.db'} (FLUXHOST_DATABASE_URL="
+        f"sqlite:///{tmp_path.name}/x.db, relative" in relative_url.stderr)
+
+
+@pytest.mark.parametrize("command", [(), ("result",), ("generate", "flux-dev"), ("keys", "list")])
+def test_help_gives_flags_no_type(tmp_path: Path, command: tuple[str, ...]) -> None:
+    # typer printed `--version <bool>`, `--help <bool>`: a type for options that take no value.
+    out = in_folder(tmp_path, *command, "--help", COLUMNS="160")
+    assert out.returncode == 0, out.stderr
+    assert "--help " in out.stdout and "<bool>" not in out.stdout
+    if command == ("result",):
+        assert "--quiet" in out.stdout and "<str>" in out.stdout  # a value still has its type

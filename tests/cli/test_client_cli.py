@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy import text
 
+from fluxhost.store.db import make_engine
 from tests.cli.conftest import (
     Live,
     assert_one_line_error,
@@ -98,6 +100,64 @@ def test_json_is_the_only_stdout_and_result_reads_it_back(live: Live, tmp_path: 
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["status"] == "Ready"
     assert (tmp_path / "again.jpg").read_bytes() == path.read_bytes()
+
+
+def task_count(live: Live) -> int:
+    """Tasks (and trainings) the server has stored: what it was asked to do."""
+    engine = make_engine(f"sqlite:///{live.node.data_dir / 'fluxhost.db'}")
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM tasks")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("name", "magic"), [("x.png", b"\x89PNG\r\n\x1a\n"),
+                                             ("x.webp", b"RIFF"), ("x.JPEG", b"\xff\xd8\xff")])
+def test_out_extension_picks_the_output_format(live: Live, tmp_path: Path, name: str,
+                                               magic: bytes) -> None:
+    # -o x.png wrote the server's default, a JPEG, under the .png name.
+    out = live.run("generate", "flux-dev", "--prompt", "p", *SMALL, "-o", name, "-q",
+                   cwd=tmp_path)
+    assert written(out, tmp_path) == tmp_path / name
+    assert (tmp_path / name).read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (("-o", "missing/dir/x.png"), ("--out missing/dir/x.png: folder missing/dir does not "
+                                   "exist",)),
+    (("-o", "x.gif"), ("--out x.gif: unknown image extension '.gif'", ".png")),
+    (("-o", "x.jpg", "--output-format", "png"),
+     ("--out x.jpg names jpeg but --output-format is png",)),
+    (("-o", "x.png", "--set", "output_format=webp"),
+     ("--out x.png names png but --output-format is webp",)),
+])
+def test_a_bad_out_is_refused_before_anything_is_submitted(live: Live, tmp_path: Path,
+                                                           args: tuple[str, ...],
+                                                           needles: tuple[str, ...]) -> None:
+    before = task_count(live)
+    out = live.run("generate", "flux-dev", "--prompt", "p", *SMALL, *args, cwd=tmp_path)
+    assert_one_line_error(out, 2, *needles)
+    assert task_count(live) == before and list(tmp_path.iterdir()) == []
+
+
+def test_result_wait_quiet_and_its_out_checks(live: Live, tmp_path: Path) -> None:
+    sub = live.run("generate", "flux-dev", "--prompt", "p", *SMALL, "--no-wait", cwd=tmp_path)
+    task_id = json.loads(sub.stdout)["id"]
+    missing = live.run("result", task_id, "--wait", "-o", "nowhere/out.jpg", cwd=tmp_path)
+    assert_one_line_error(missing, 2, "folder nowhere does not exist")
+    quiet = live.run("result", task_id, "--wait", "-q", "-o", "out.jpg", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet  # not even the plain line
+    assert json.loads(quiet.stdout)["status"] == "Ready"
+    assert decode((tmp_path / "out.jpg").read_bytes()).format == "JPEG"
+    # The task ran: its JPEG is refused under a .png name, and the message says what to run.
+    wrong = live.run("result", task_id, "--quiet", "-o", "out.png", cwd=tmp_path)
+    assert_one_line_error(wrong, 1, f"task {task_id}'s image is JPEG, not PNG as out.png "
+                          f"says; write it with: fluxhost result {task_id} -o out.jpg")
+    assert not (tmp_path / "out.png").exists()
+    into = live.run("result", task_id, "-o", ".", cwd=tmp_path)  # a folder: <id>.<ext> in it
+    assert into.returncode == 0, into.stderr
+    assert (tmp_path / f"{task_id}.jpg").read_bytes() == (tmp_path / "out.jpg").read_bytes()
 
 
 def test_no_wait_prints_the_submission(live: Live, tmp_path: Path) -> None:

@@ -36,7 +36,25 @@ def _root(
     """fluxhost: a self-hostable server for the FLUX finetune image API, and its client."""
 
 
+def _hide_flag_types() -> None:
+    """typer 0.29's rich help prints a type beside every option, flags too (`--version
+    <bool>`, `--help <bool>`), although a flag takes no value; its plain help leaves flags
+    bare, and so does this (for every command: generate's are built later, on demand)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "fluxhost_flags_bare", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag or self.count else shown(self, ctx)
+
+    display_type_rich.fluxhost_flags_bare = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
 def build_app() -> typer.Typer:
+    _hide_flag_types()
     settings: dict[str, Any] = {"no_args_is_help": True, "add_completion": False,
                                 "pretty_exceptions_enable": False}
     root = typer.Typer(name="fluxhost", **settings)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fluxhost.cli.config import load_settings
+from fluxhost.cli.database import check_database
 from fluxhost.cli.errors import CliError, ExitCode
 from fluxhost.cli.extras import imports_of
 from fluxhost.cli.services import open_services
@@ -22,17 +23,21 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def operator(command: str) -> Iterator[Settings]:
-    """The settings of a server command, with its missing-extra line armed."""
+def operator(command: str, *, may_create: bool = False) -> Iterator[Settings]:
+    """The settings of a server command, with its missing-extra line armed; names the
+    database it worked on when it succeeds (only `may_create` commands may start a new one
+    where the working directory decides: see cli/database.py)."""
     settings = load_settings(command)
     with imports_of(command):
+        where = check_database(settings, may_create=may_create)
         yield settings
+    print(where, file=sys.stderr, flush=True)
 
 
 # --- db --------------------------------------------------------------------------------------
 def db_upgrade() -> None:
     """Migrate the schema to this build's head."""
-    with operator("db upgrade") as settings:
+    with operator("db upgrade", may_create=True) as settings:
         from fluxhost.store.schema import SchemaProblem, open_checked
 
         try:

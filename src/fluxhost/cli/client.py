@@ -13,7 +13,13 @@ from fluxhost.cli import progress
 from fluxhost.cli.connection import BaseUrlOption, KeyOption, connect, target
 from fluxhost.cli.errors import CliError, ExitCode
 from fluxhost.cli.fields import field_parameters
-from fluxhost.cli.files import training_set, write_output
+from fluxhost.cli.files import (
+    check_format,
+    output_path,
+    prepare_output,
+    training_set,
+    write_output,
+)
 from fluxhost.cli.lazy import LazyGroup
 from fluxhost.cli.output import print_json, result_json, submission_json
 
@@ -29,12 +35,16 @@ def result(
     wait: Annotated[bool, typer.Option("--wait", help="wait (with progress) until it ends")]
     = False,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", metavar="FILE", help="when Ready, also write the image here")] = None,
+        "--out", "-o", metavar="FILE", help="when Ready, also write the image here (a folder: "
+        "<task id>.<ext> in it); its extension must name the image's format")] = None,
     timeout: Annotated[float, typer.Option(metavar="SECONDS", help="for --wait")] = 600.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
     key: KeyOption = None,
     base_url: BaseUrlOption = None,
 ) -> None:
     """Print a task's result (GET /v1/get_result) as JSON; exit 3 if it did not end Ready."""
+    if out is not None:
+        prepare_output(out)  # a bad --out is found before waiting, not after
     where = target(base_url, key)
     with connect(where) as client:
         try:
@@ -46,13 +56,15 @@ def result(
 
             try:
                 answer = progress.wait(client, task_id, label="task", timeout=timeout,
-                                       show=True)
+                                       show=not quiet)
             except TaskFailed as exc:  # shown below, as the poll's answer
                 answer = exc.result
         data = client.download(answer) if out is not None and answer.status == "Ready" else None
     print_json(result_json(answer))
-    if data is not None and out is not None:
-        write_output(out, data)
+    if data is not None:
+        path = output_path(out, answer.id, data)
+        check_format(path, data, answer.id)
+        write_output(path, data)
     if answer.status in FAILED:
         raise CliError(f"task {task_id}: {answer.status}", ExitCode.TASK_FAILED)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -14,6 +15,9 @@ from fluxhost.cli.errors import CliError, ExitCode
 DATASET_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".txt"})
 IMAGE_SUFFIXES = DATASET_SUFFIXES - {".txt"}
 URL_PREFIXES = ("http://", "https://")
+# The output_format (the contract's values) each file name extension stands for.
+OUTPUT_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+FORMAT_OF_EXTENSION = {"jpg": "jpeg", "png": "png", "webp": "webp"}
 
 
 def image_field(flag: str, value: str) -> str:
@@ -73,6 +77,54 @@ def image_extension(data: bytes) -> str:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return "bin"
+
+
+def prepare_output(out: Path) -> str | None:
+    """Check `--out` before a task is submitted or waited for (a missing or read-only folder
+    found afterwards would waste the task): the output_format its extension names, None for a
+    folder or a name without one. A folder gets `<task id>.<ext>` (`output_path`)."""
+    if out.is_dir():
+        _require_writable(out, out)
+        return None
+    parent = out.parent
+    if not parent.is_dir():
+        why = "does not exist" if not parent.exists() else "is not a folder"
+        raise CliError(f"--out {out}: folder {parent} {why}", ExitCode.USAGE)
+    _require_writable(out, out if out.exists() else parent)
+    if not out.suffix:
+        return None
+    try:
+        return OUTPUT_FORMATS[out.suffix.lower()]
+    except KeyError:
+        raise CliError(f"--out {out}: unknown image extension {out.suffix!r}; use "
+                       f"{', '.join(OUTPUT_FORMATS)}", ExitCode.USAGE) from None
+
+
+def _require_writable(out: Path, checked: Path) -> None:
+    mode = os.W_OK | (os.X_OK if checked.is_dir() else 0)
+    if not os.access(checked, mode):
+        raise CliError(f"--out {out}: {checked} is not writable", ExitCode.USAGE)
+
+
+def output_path(out: Path | None, task_id: str, data: bytes) -> Path:
+    """Where a task's image goes: `out`, or `<task id>.<ext>` in the folder `out` names (the
+    current one by default)."""
+    if out is not None and not out.is_dir():
+        return out
+    return (out or Path()) / f"{task_id}.{image_extension(data)}"
+
+
+def check_format(path: Path, data: bytes, task_id: str) -> None:
+    """Refuse to write an image under an extension that names another format (a JPEG in
+    x.png); the message says how to fetch it under the right name."""
+    wanted = OUTPUT_FORMATS.get(path.suffix.lower())
+    actual = image_extension(data)
+    if wanted is None or actual not in FORMAT_OF_EXTENSION \
+            or FORMAT_OF_EXTENSION[actual] == wanted:
+        return
+    raise CliError(f"task {task_id}'s image is {FORMAT_OF_EXTENSION[actual].upper()}, not "
+                   f"{wanted.upper()} as {path.name} says; write it with: fluxhost result "
+                   f"{task_id} -o {path.with_suffix('.' + actual)}")
 
 
 def write_output(path: Path, data: bytes) -> Path:

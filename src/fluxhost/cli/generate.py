@@ -17,7 +17,13 @@ from fluxhost.cli import progress
 from fluxhost.cli.connection import BaseUrlOption, KeyOption, connect, target
 from fluxhost.cli.errors import CliError, ExitCode
 from fluxhost.cli.fields import field_parameters, flag_name
-from fluxhost.cli.files import image_extension, image_field, write_output
+from fluxhost.cli.files import (
+    check_format,
+    image_field,
+    output_path,
+    prepare_output,
+    write_output,
+)
 from fluxhost.cli.output import print_json, result_json, submission_json
 
 if TYPE_CHECKING:
@@ -51,7 +57,8 @@ def _own_parameters() -> list[inspect.Parameter]:
     return [
         option("out", Annotated[Path | None, typer.Option(
             "--out", "-o", metavar="FILE", rich_help_panel=OUTPUT,
-            help="where to write the image (default: <task id>.<ext> here)")], None),
+            help="where to write the image (default: <task id>.<ext> here; a folder: in it); "
+            ".jpg/.jpeg/.png/.webp asks for that output format")], None),
         option("as_json", Annotated[bool, typer.Option(
             "--json", rich_help_panel=OUTPUT,
             help="print the final result as JSON, and nothing else, on stdout")], False),
@@ -119,6 +126,8 @@ def _generate(endpoint: str, model: type[BaseModel], values: dict[str, Any]) -> 
     for name in IMAGE_FIELDS.get(model, ()):
         if name in values and isinstance(values[name], str):  # a flag, not a --set value
             fields[name] = image_field(flag_name(name), values[name])
+    if opts.out is not None:
+        _format_from_name(opts.out, model, fields)
     where = target(opts.base_url, opts.key).require_key()
     with connect(where) as client:
         try:
@@ -135,11 +144,25 @@ def _generate(endpoint: str, model: type[BaseModel], values: dict[str, Any]) -> 
             data = client.download(result)
         except KeyboardInterrupt:
             raise progress.interrupted(result.id) from None
-    path = write_output(opts.out or Path(f"{result.id}.{image_extension(data)}"), data)
+    path = output_path(opts.out, result.id, data)
+    check_format(path, data, result.id)
+    write_output(path, data)
     if opts.as_json:
         print_json({**result_json(result), "output_file": str(path)})
     else:
         print(path)
+
+
+def _format_from_name(out: Path, model: type[BaseModel], fields: dict[str, Any]) -> None:
+    """`-o x.png` asks for a PNG: output_format from the extension unless the command set it,
+    and a refusal if it set another (both before anything is submitted)."""
+    wanted = prepare_output(out)
+    if wanted is None or "output_format" not in model.model_fields:
+        return
+    given = fields.setdefault("output_format", wanted)
+    if str(given).lower() != wanted:
+        raise CliError(f"--out {out} names {wanted} but --output-format is {given}",
+                       ExitCode.USAGE)
 
 
 def _wire(value: Any) -> Any:
