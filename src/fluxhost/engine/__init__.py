@@ -4,6 +4,7 @@ Importing this package is cheap (no torch/diffusers): the API process uses the r
 errors and `encode_image`; torch and diffusers load on the first `Engine.load`.
 """
 
+from fluxhost.engine._hf import drop_torchvision_fallback_warnings
 from fluxhost.engine.devmodels import DEV_MODEL_WARNING
 from fluxhost.engine.encode import CONTENT_TYPES, encode_image
 from fluxhost.engine.engine import Engine
@@ -20,6 +21,10 @@ from fluxhost.engine.types import (
     MissingPipeline,
     TextToImage,
 )
+
+# Every path that loads a model imports this package first (the engine, the dev model set, the
+# trainer): the place to drop transformers' torchvision notices before any load prints them.
+drop_torchvision_fallback_warnings()
 
 __all__ = [
     "CONTENT_TYPES",

@@ -36,6 +36,35 @@ class _DropHubFallback(logging.Filter):
 _HUB_FILTER = _DropHubFallback()
 
 
+# Without torchvision (fluxhost does not need it) transformers warns, once per class, that an
+# image processor falls back to its PIL variant: diffusers' FLUX pipelines import CLIP's and
+# SigLIP's on first use, so every server start printed two such lines under its banner. The
+# PIL variant is the one fluxhost uses anyway; only these messages are dropped.
+TORCHVISION_FALLBACKS = {
+    "transformers.utils.import_utils": "requires torchvision (not installed); falling back to",
+    "transformers.models.auto.image_processing_auto":
+        "Requested torchvision backend is not available. Falling back to",
+}
+
+
+class _DropTorchvisionFallback(logging.Filter):
+    def __init__(self, needle: str) -> None:
+        super().__init__()
+        self.needle = needle
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.needle not in str(record.msg)
+
+
+def drop_torchvision_fallback_warnings() -> None:
+    """Install the filters (once; before transformers is imported or after, both work: they
+    sit on the loggers by name)."""
+    for name, needle in TORCHVISION_FALLBACKS.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTorchvisionFallback) for f in logger.filters):
+            logger.addFilter(_DropTorchvisionFallback(needle))
+
+
 @contextmanager
 def quiet_progress() -> Iterator[None]:
     """Silence diffusers/transformers tqdm bars (loading, saving) and diffusers' hub-fallback
