@@ -167,12 +167,19 @@ def make_settings(tmp_path: Path) -> MakeSettings:
 
 @pytest.fixture
 def finished_task(store: Store) -> FinishedTask:
-    def make(url: str, secret: str | None = "s3cret", outcome: Outcome | None = None) -> str:
-        """Submit, claim and finish one task; finish() writes its outbox row."""
-        key, _ = create_key(store, f"key-{uuid.uuid4().hex[:8]}")
+    def make(
+        url: str,
+        secret: str | None = "s3cret",
+        outcome: Outcome | None = None,
+        key_id: int | None = None,
+    ) -> str:
+        """Submit, claim and finish one task (for `key_id`, else for a new key); finish() writes
+        its outbox row."""
+        if key_id is None:
+            key_id = create_key(store, f"key-{uuid.uuid4().hex[:8]}")[0].id
         task_id = submit_task(
             store,
-            key_id=key.id,
+            key_id=key_id,
             endpoint="flux-dev",
             params={"prompt": READY_RESULT["prompt"]},
             base_url="http://testserver",

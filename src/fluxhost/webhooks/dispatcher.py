@@ -1,15 +1,22 @@
 """Drains the webhook outbox: claim due deliveries, POST them, record the outcome.
 
 Delivery is at-least-once: a row is leased for one attempt; if this process dies mid-POST the
-lease expires and another dispatcher retries it. Receivers should dedupe on `task_id`."""
+lease expires and another dispatcher retries it. Receivers should dedupe on `task_id`.
+
+Isolation: an attempt ends within `webhook_timeout_seconds` however the target behaves
+(transport.py), and a target (host:port) or an API key holds at most a few of the delivery
+threads at once (limits.py). Rows over those limits are not claimed: they stay due in the outbox
+and are picked up when one of their deliveries ends, while other targets' rows take the free
+threads."""
 
 from __future__ import annotations
 
 import logging
 import ssl
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -24,14 +31,17 @@ from fluxhost.store.models import WebhookDelivery
 from fluxhost.store.outage import log_failure
 from fluxhost.store.store import Store
 from fluxhost.store.tasks import get_task
+from fluxhost.webhooks.limits import InflightLimits, Slot
 from fluxhost.webhooks.signature import signature_headers
-from fluxhost.webhooks.targets import ResolvedTarget, TargetRefused, resolve_target
+from fluxhost.webhooks.targets import ResolvedTarget, TargetRefused, resolve_target, target_key
+from fluxhost.webhooks.transport import DeadlineTransport, deadline
 
 log = logging.getLogger("fluxhost.webhooks")
 
 USER_AGENT = "fluxhost-webhooks/1"
-# On top of the HTTP timeout, room for DNS and the DB writes before the lease may lapse (a lapsed
-# lease lets another dispatcher send the same delivery again).
+# On top of the attempt's deadline, room for a slow resolver (getaddrinfo takes no timeout) and
+# the DB writes before the lease may lapse (a lapsed lease lets another dispatcher send the same
+# delivery again). Rows are leased only when a thread is free to start them at once.
 LEASE_MARGIN_SECONDS = 30.0
 
 
@@ -45,6 +55,14 @@ class AttemptResult:
     permanent: bool = False
 
 
+@dataclass(frozen=True)
+class _Round:
+    """What one claim started, and whether due rows were held back by the limits."""
+
+    started: list[Future[None]] = field(default_factory=list)
+    held_back: bool = False
+
+
 class WebhookDispatcher:
     def __init__(
         self,
@@ -53,32 +71,41 @@ class WebhookDispatcher:
         settings: Settings,
         owner: str,
         *,
-        max_workers: int = 4,
+        max_workers: int | None = None,
         idle_poll_seconds: float = 1.0,
         verify: ssl.SSLContext | bool = True,
     ) -> None:
-        """`owner` names this dispatcher in outbox leases (unique per process). `verify` is
-        passed to httpx: True, or an SSLContext trusting a private CA."""
+        """`owner` names this dispatcher in outbox leases (unique per process). `max_workers`
+        defaults to `webhook_concurrency`. `verify` is passed to httpx: True, or an SSLContext
+        trusting a private CA."""
         self.store = store
         self.signer = signer
         self.settings = settings
         self.owner = owner
-        self.max_workers = max_workers
+        self.max_workers = max_workers or settings.webhook_concurrency
         self.idle_poll_seconds = idle_poll_seconds
+        self.limits = InflightLimits(
+            self.max_workers,
+            per_target=settings.webhook_per_target_concurrency,
+            per_key=settings.webhook_per_key_concurrency,
+        )
         self._wake = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="webhook")
+        # One claimer at a time: a claim admits rows against the limits before leasing them.
+        self._claim_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="webhook")
+        self._running: set[Future[None]] = set()
+        self._running_lock = threading.Lock()
+        total = settings.webhook_timeout_seconds
         self._client = httpx.Client(
-            timeout=settings.webhook_timeout_seconds,
+            # Per socket operation; the attempt's deadline (transport.py) bounds their sum.
+            timeout=httpx.Timeout(total, connect=min(settings.webhook_connect_timeout_seconds,
+                                                     total)),
             # A redirect could point anywhere, including at private addresses: never follow.
             follow_redirects=False,
             # Proxy variables would route around the address pinning; the SSRF guard only holds
-            # for direct connections.
+            # for direct connections. (The transport has no proxy and no keep-alive either.)
             trust_env=False,
-            # A pooled TLS connection is verified for the name it was opened for; reusing it for
-            # another name on the same pinned IP would skip that check. Webhooks are rare
-            # enough that a fresh connection each time costs nothing that matters.
-            limits=httpx.Limits(max_keepalive_connections=0),
-            verify=verify,
+            transport=DeadlineTransport(verify=verify),
         )
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -103,32 +130,37 @@ class WebhookDispatcher:
         self._wake.set()
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Deliver until `stop` is set. Set `stop` and call `wake()` to exit at once; otherwise
-        it is noticed within `idle_poll_seconds`."""
+        """Deliver until `stop` is set, then wait for the attempts in flight (each ends within
+        its deadline). Set `stop` and call `wake()` to exit at once; otherwise it is noticed
+        within `idle_poll_seconds`."""
         while not stop.is_set():
-            # Cleared before the claim, so a wake() that arrives during the batch is not lost.
+            # Cleared before the claim, so a wake() that arrives during it is not lost.
             self._wake.clear()
             try:
-                claimed = self.run_once()
+                round_ = self._start_due()
             except Exception as exc:
                 log_failure(log, "webhook dispatch round failed", exc)
-                claimed = 0
+                round_ = _Round()
             if stop.is_set():
                 break
-            if claimed >= self.max_workers:
-                continue  # a full batch: more may be due right now
-            self._wake.wait(self._idle_delay(claimed))
+            self._wake.wait(self._idle_delay(round_))
+        self._wait_running()
 
-    def _idle_delay(self, claimed: int) -> float:
+    def _idle_delay(self, round_: _Round) -> float:
+        if self.limits.free() == 0:
+            return self.idle_poll_seconds  # every attempt that ends wakes the loop
+        now = self.store.now()
         try:
-            due = outbox.next_due_at(self.store)
+            # Rows held back by the limits are due already; they wait for an attempt to end
+            # (which wakes the loop), so look only at what becomes due after now.
+            due = outbox.next_due_at(self.store, after=now if round_.held_back else None)
         except Exception as exc:
             log_failure(log, "webhook outbox poll failed", exc)
             return self.idle_poll_seconds
         if due is None:
             return self.idle_poll_seconds
-        delay = due - self.store.now()
-        if delay <= 0 and claimed == 0:
+        delay = due - now
+        if delay <= 0 and not round_.started:
             # Due but not claimable: another dispatcher holds its lease (next_due_at does not
             # look at leases). Poll instead of spinning.
             return self.idle_poll_seconds / 4
@@ -137,20 +169,76 @@ class WebhookDispatcher:
     # --- one round ------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Claim what is due (at most one per worker, so every claimed delivery starts at once
-        and its lease runs only while it is actually being attempted), deliver in parallel,
-        record outcomes. Returns how many deliveries were attempted."""
-        lease = self.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
-        rows = outbox.claim_due(self.store, self.owner, lease_seconds=lease, limit=self.max_workers)
-        if not rows:
-            return 0
-        futures = [self._pool.submit(self._process, row) for row in rows]
-        for future in futures:
-            # _process handles its own errors; this only surfaces bugs in it.
-            exc = future.exception()
-            if exc is not None:
-                log.error("webhook delivery crashed", exc_info=exc)
-        return len(rows)
+        """Claim what can start now, deliver it in parallel and wait for the outcomes. Returns
+        how many deliveries were attempted."""
+        started = self._start_due().started
+        wait(started)
+        return len(started)
+
+    def _start_due(self) -> _Round:
+        """Lease the due rows the limits admit (no more than there are free threads, so each
+        lease runs only while its attempt does) and start them; do not wait for them."""
+        with self._claim_lock:
+            free = self.limits.free()
+            if free == 0:
+                return _Round()
+            slots: dict[int, Slot] = {}
+            held_back = False
+
+            def admit(candidate: outbox.Candidate) -> bool:
+                nonlocal held_back
+                slot = self.limits.try_acquire(target_key(candidate.url), candidate.key_id)
+                if slot is None:
+                    held_back = True
+                    return False
+                slots[candidate.id] = slot
+                return True
+
+            lease = self.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
+            try:
+                rows = outbox.claim_due(
+                    self.store, self.owner, lease_seconds=lease, limit=free, admit=admit
+                )
+            except BaseException:
+                self._release_all(slots.values())
+                raise
+            # Admitted but leased by another dispatcher in the meantime: not ours to send.
+            leased = {row.id for row in rows}
+            self._release_all(slot for row_id, slot in slots.items() if row_id not in leased)
+            return _Round([self._start(row, slots[row.id]) for row in rows], held_back)
+
+    def _release_all(self, slots: Iterable[Slot]) -> None:
+        for slot in slots:
+            self.limits.release(slot)
+
+    def _start(self, row: WebhookDelivery, slot: Slot) -> Future[None]:
+        future = self._pool.submit(self._run, row, slot)
+        with self._running_lock:
+            self._running.add(future)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _run(self, row: WebhookDelivery, slot: Slot) -> None:
+        try:
+            self._process(row)
+        finally:
+            # After the outcome is written, so the woken loop sees the row's next due time.
+            self.limits.release(slot)
+            self._wake.set()
+
+    def _finished(self, future: Future[None]) -> None:
+        with self._running_lock:
+            self._running.discard(future)
+        # _process handles its own errors; this only surfaces bugs in it (or a DB failure
+        # while recording the outcome: the lease then lapses and the row is tried again).
+        exc = future.exception()
+        if exc is not None:
+            log_failure(log, "webhook delivery crashed", exc)
+
+    def _wait_running(self) -> None:
+        with self._running_lock:
+            running = list(self._running)
+        wait(running)
 
     def _process(self, row: WebhookDelivery) -> None:
         host = _host_of(row.url)
@@ -216,12 +304,19 @@ class WebhookDispatcher:
 
     def _post(self, target: ResolvedTarget, body: bytes, headers: dict[str, str]) -> AttemptResult:
         request = target.build_request(self._client, content=body, headers=headers)
+        total = self.settings.webhook_timeout_seconds
         try:
             # Streamed and closed unread: the receiver's body is of no interest and may be large.
-            response = self._client.send(request, stream=True, follow_redirects=False)
+            # So the deadline covers connect, TLS, sending and the status line and headers.
+            with deadline(total):
+                response = self._client.send(request, stream=True, follow_redirects=False)
+        except httpx.ConnectTimeout as exc:
+            connect = min(self.settings.webhook_connect_timeout_seconds, total)
+            return AttemptResult(
+                False, error=f"connect timed out after {connect:g}s ({_describe(exc)})"
+            )
         except httpx.TimeoutException as exc:
-            timeout = self.settings.webhook_timeout_seconds
-            return AttemptResult(False, error=f"timed out after {timeout:g}s ({_describe(exc)})")
+            return AttemptResult(False, error=f"timed out after {total:g}s ({_describe(exc)})")
         except httpx.HTTPError as exc:
             return AttemptResult(False, error=f"request to {target.ip} failed: {_describe(exc)}")
         try:

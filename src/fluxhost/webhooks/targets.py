@@ -134,6 +134,16 @@ def resolve_target(url: str, allow_private: bool) -> ResolvedTarget:
     )
 
 
+def target_key(url: str) -> str:
+    """`url`'s "host:port", the unit the dispatcher limits concurrency by (no DNS). A URL that
+    does not parse is its own key: its delivery fails at once, without any connection."""
+    try:
+        _scheme, host, port = _split(url)
+    except TargetRefused:
+        return url
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def address_refusal(addr: IPAddress) -> str | None:
     """What kind of non-public address `addr` is ("a loopback address", ...), or None."""
     if isinstance(addr, ipaddress.IPv6Address):
