@@ -1,4 +1,5 @@
-"""First-run conveniences for `make serve`: a dev key and a dev finetune on the dev model set.
+"""First-run conveniences for `make serve`: a dev key, and a dev finetune on the dev model set
+only (a random LoRA: on any model that draws something, emoji64 included, it spoils the image).
 
 The dev key's plaintext is kept in DATA_DIR/dev-key (mode 0600) so `make serve` can print it
 every time; the database still holds only its hash. Delete the file and the key to rotate."""
@@ -19,10 +20,10 @@ DEV_FINETUNE_COMMENT = "dev-finetune (random LoRA on the dev model: it draws noi
 @dataclass(frozen=True)
 class DevSetup:
     key: str
-    finetune_id: str
+    finetune_id: str | None
 
 
-def ensure_dev_setup(svc: Services) -> DevSetup:
+def ensure_dev_setup(svc: Services, with_finetune: bool = True) -> DevSetup:
     key_file = svc.settings.data_dir / "dev-key"
     info = keys.get_key_by_name(svc.store, DEV_KEY_NAME)
     if info is None or info.revoked_at is not None or not key_file.exists():
@@ -31,6 +32,8 @@ def ensure_dev_setup(svc: Services) -> DevSetup:
         info, plaintext = keys.create_key(svc.store, DEV_KEY_NAME)
         _write_secret(key_file, plaintext)
     plaintext = key_file.read_text().strip()
+    if not with_finetune:
+        return DevSetup(plaintext, None)
     for ft in list_finetunes(svc.store, info.id):
         if ft.comment == DEV_FINETUNE_COMMENT:
             return DevSetup(plaintext, ft.id)

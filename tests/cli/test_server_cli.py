@@ -1,15 +1,18 @@
 """The server side of `fluxhost` as an operator meets it: --version, settings it cannot use,
-a port in use, a missing extra, and a shutdown that waits for a running task."""
+a port in use, a missing extra, a shutdown that waits for a running task, and the first
+requests `serve --dev` prints (as `make serve` runs it)."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+import unicodedata
 from pathlib import Path
 
 import httpx
@@ -17,7 +20,7 @@ import pytest
 
 from fluxhost import __version__
 from tests.cli.conftest import assert_one_line_error, clean_env, fluxhost
-from tests.e2e.harness import Node
+from tests.e2e.harness import Node, wait_for
 
 pytestmark = pytest.mark.service
 
@@ -118,3 +121,92 @@ def test_shutdown_says_it_waits_for_the_running_task(tmp_path: Path, dev_model_d
     finally:
         node.stop_all()
 
+
+
+# The console script `make serve` runs (.venv/bin/fluxhost serve --dev): the printed CLI line
+# names it, so a test can paste that line into a shell as a user would.
+FLUXHOST_SCRIPT = Path(sys.executable).with_name("fluxhost")
+FIRST_CURL = re.compile(r"curl -s -X POST (?P<url>\S+) \\\n\s+-H 'x-key: (?P<key>[^']+)' "
+                        r"-H 'Content-Type: application/json' \\\n\s+-d '(?P<body>[^']*)'")
+CLI_LINES = re.compile(r"^  (FLUXHOST_API_KEY=.*\\\n.*)$", re.MULTILINE)
+
+
+def serve_dev(node: Node) -> str:
+    """`fluxhost serve --dev` started as `make serve` starts it; its stdout once it is ready."""
+    node.data_dir.mkdir(parents=True, exist_ok=True)
+    stdout = node.data_dir / "serve-dev.out"
+    with stdout.open("wb") as out, (node.data_dir / "serve-dev.log").open("wb") as err:
+        proc = subprocess.Popen([str(FLUXHOST_SCRIPT), "serve", "--dev"], env=node.env(),
+                                stdout=out, stderr=err)
+    node.procs.append(proc)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, node.logs()
+        try:
+            if httpx.get(f"{node.url}/ready", timeout=1).status_code == 200:
+                return stdout.read_text()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"serve --dev did not get ready: {node.logs()}")
+
+
+@pytest.mark.slow
+def test_serve_dev_first_request_shows_the_emoji_demo(tmp_path: Path, dev_model_dir: Path
+                                                      ) -> None:
+    from PIL import Image
+
+    node = Node(data_dir=tmp_path / "node", dev_model_dir=dev_model_dir,
+                extra_env={"FLUXHOST_MODEL_SET": "emoji"})
+    try:
+        printed = serve_dev(node)
+        curl = FIRST_CURL.search(printed)
+        assert curl, printed
+        body = json.loads(curl["body"])
+        # A served text-to-image endpoint, an emoji's own name, and no random LoRA anywhere.
+        served = httpx.get(f"{node.url}/ready").json()["endpoints"]
+        path = curl["url"].removeprefix(node.url)
+        assert path == "/v1/flux-dev" and path in served
+        assert unicodedata.lookup(body["prompt"])
+        assert "finetune" not in printed and "noise" not in printed
+        assert "emoji64" in printed
+        with httpx.Client(base_url=node.url, timeout=30) as http:
+            r = http.post(path, headers={"x-key": curl["key"]}, json=body)
+            assert r.status_code == 200, r.text
+            assert wait_for(http, r.json()["id"], timeout=120)["status"] == "Ready"
+
+        cli = CLI_LINES.findall(printed)
+        assert len(cli) == 1, printed
+        assert f"{FLUXHOST_SCRIPT} generate flux-dev" in cli[0]
+        assert f"--prompt '{body['prompt']}'" in cli[0]
+        out = subprocess.run(["bash", "-c", cli[0]], cwd=tmp_path, env=clean_env(),
+                             capture_output=True, text=True, timeout=180, check=False)
+        assert out.returncode == 0, out.stderr
+        written = Path(tmp_path, out.stdout.strip().splitlines()[-1])
+        assert Image.open(written).size == (body["width"], body["height"])
+    finally:
+        node.stop_all()
+
+
+@pytest.mark.slow
+def test_serve_dev_on_the_dev_set_says_noise(tmp_path: Path, dev_model_dir: Path) -> None:
+    node = Node(data_dir=tmp_path / "node", dev_model_dir=dev_model_dir)
+    try:
+        printed = serve_dev(node)
+        models = next(line for line in printed.splitlines() if line.startswith("models:"))
+        assert "noise" in models
+        curl = FIRST_CURL.search(printed)
+        assert curl and "finetune_id" not in json.loads(curl["body"]), printed
+        # The dev finetune only comes second, labelled as the random LoRA it is.
+        first, finetuned = CLI_LINES.findall(printed)
+        assert "--finetune-id" not in first
+        assert "generate flux-pro-finetuned" in finetuned
+        assert "random LoRA" in printed[printed.index(first):printed.index(finetuned)]
+        finetune_id = re.search(r"--finetune-id (\S+)", finetuned)
+        assert finetune_id
+        details = httpx.get(f"{node.url}/v1/finetune_details",
+                            params={"finetune_id": finetune_id[1]},
+                            headers={"x-key": curl["key"]})
+        assert details.status_code == 200, details.text
+    finally:
+        node.stop_all()

@@ -1,6 +1,7 @@
 """The playground at `/` in a real browser: Debian's headless Chromium, driven by Playwright,
-against `fluxhost serve` on loopback with the dev model set and an embedded worker. The page
-runs under its own strict Content-Security-Policy; every request stays on loopback.
+against `fluxhost serve` on loopback with the dev model set and an embedded worker (and, for
+the first screen `make serve` shows, the emoji64 demo set). The page runs under its own strict
+Content-Security-Policy; every request stays on loopback.
 
 Screenshots land in .bench-out/playground-screenshots/ (git-ignored), one per step, named in
 the order the tests take them; the path is printed (run with -s to see it)."""
@@ -11,6 +12,7 @@ import base64
 import io
 import os
 import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import Deployment
+from tests.e2e.conftest import Deployment, provision
+from tests.e2e.harness import Node
 from tests.e2e.test_docs_browser import CHROMIUM, Browser
 
 if TYPE_CHECKING:
@@ -83,9 +86,12 @@ def shot(page: Page, name: str) -> None:
 
 
 def generate(page: Page, endpoint: str, values: dict[str, str],
-             files: dict[str, Path] | None = None) -> dict[str, Any]:
+             files: dict[str, Path] | None = None, finetune: str | None = None
+             ) -> dict[str, Any]:
     """Fills and submits the form; returns the request body the page sent."""
     page.select_option("#endpoint", endpoint)
+    if finetune is not None:  # none is preselected
+        page.select_option("#gen-finetune_id", finetune)
     for name, value in values.items():
         page.fill(f"#gen-{name}", value)
     for name, path in (files or {}).items():
@@ -96,8 +102,10 @@ def generate(page: Page, endpoint: str, values: dict[str, str],
     return body
 
 
-def assert_image_shown(page: Page, d: Deployment) -> tuple[int, int]:
-    """The result <img> loaded, and it is the image the server delivers at the download link."""
+def assert_image_shown(page: Page, d: Deployment, drawn_by: str = "dev model set"
+                       ) -> tuple[int, int]:
+    """The result <img> loaded, and it is the image the server delivers at the download link;
+    the status names the model set that drew it."""
     from playwright.sync_api import expect
 
     expect(page.locator("#result-status")).to_contain_text("Ready:", timeout=GENERATE_TIMEOUT_MS)
@@ -111,7 +119,7 @@ def assert_image_shown(page: Page, d: Deployment) -> tuple[int, int]:
     assert re.fullmatch(r"fluxhost-[0-9a-f-]+\.(jpeg|png|webp)", download), download
     delivered = Image.open(io.BytesIO(d.client.get(href).content))
     assert delivered.size == (width, height)
-    assert "dev model set" in page.locator("#result-status").inner_text()
+    assert drawn_by in page.locator("#result-status").inner_text()
     return width, height
 
 
@@ -123,6 +131,11 @@ def test_banner_key_and_text_to_image(deployment: Deployment, browser: Browser) 
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("dev model set")
     expect(banner).to_contain_text("noise")
+    expect(page.locator("#demo-banner")).to_be_hidden()
+    # The first endpoint is plain text to image, and the prompt is the user's to write.
+    expect(page.locator("#endpoint")).to_have_value("/v1/flux-dev")
+    expect(page.locator("#gen-prompt")).to_have_value("")
+    page.select_option("#endpoint", "/v1/flux-pro-finetuned")
     # The key is in this browser only, and the page says so; forgotten, it is gone.
     assert page.evaluate("() => Object.values(localStorage)") == [deployment.key]
     expect(page.locator("#key-box")).to_contain_text("sent only to this server")
@@ -132,11 +145,13 @@ def test_banner_key_and_text_to_image(deployment: Deployment, browser: Browser) 
         "Paste your key above to list your finetunes")
     page.fill("#api-key", deployment.key)
     page.press("#api-key", "Tab")
-    # Defaults and bounds come from the schema; the key's finetune is offered.
+    # Defaults and bounds come from the schema; the key's finetune is offered, not chosen.
     assert page.locator("#gen-width").get_attribute("min") == "256"
     assert page.locator("#gen-width").get_attribute("step") == "32"
     expect(page.locator("#gen-guidance")).to_have_value("2.5")
-    expect(page.locator("#gen-finetune_id")).to_have_value(deployment.finetune_id)
+    finetune = page.locator("#gen-finetune_id")
+    expect(finetune.locator(f'option[value="{deployment.finetune_id}"]')).to_be_enabled()
+    expect(finetune).to_have_value("")
     shot(page, "01-start-dev-banner")
     # Every endpoint of the schema is offered, and its form's ids clash with nothing on the page.
     paths = page.eval_on_selector_all("#endpoint option", "os => os.map(o => o.value)")
@@ -146,7 +161,8 @@ def test_banner_key_and_text_to_image(deployment: Deployment, browser: Browser) 
         ids = page.eval_on_selector_all("[id]", "es => es.map(e => e.id)")
         assert len(ids) == len(set(ids)), path
 
-    body = generate(page, "/v1/flux-pro-finetuned", {**SMALL, "prompt": "a lighthouse"})
+    body = generate(page, "/v1/flux-pro-finetuned", {**SMALL, "prompt": "a lighthouse"},
+                    finetune=deployment.finetune_id)
     assert body["finetune_id"] == deployment.finetune_id
     assert body["width"] == 256 and body["steps"] == 4 and body["guidance"] == 2.5
     assert assert_image_shown(page, deployment) == (256, 256)
@@ -156,6 +172,56 @@ def test_banner_key_and_text_to_image(deployment: Deployment, browser: Browser) 
     assert "finetune_id" not in body
     assert assert_image_shown(page, deployment) == (256, 256)
     shot(page, "03-flux-dev-result")
+
+
+@pytest.fixture
+def emoji_deployment(tmp_path: Path, dev_model_dir: Path) -> Iterator[Deployment]:
+    """The server as `make serve` runs it (the emoji64 demo set), its key owning a finetune."""
+    from fluxhost.engine.demo import DEMO_ROOT
+    from fluxhost.engine.devmodels import make_dev_lora
+
+    n = Node(data_dir=tmp_path / "emoji", dev_model_dir=dev_model_dir,
+             extra_env={"FLUXHOST_MODEL_SET": "emoji"})
+    lora = make_dev_lora(DEMO_ROOT / "base", tmp_path / "emoji-lora.safetensors", seed=7)
+    key, finetune_id = provision(n, lora, name="emoji")
+    n.serve(workers=1)
+    d = Deployment(n, key, finetune_id)
+    yield d
+    d.client.close()
+    n.stop_all()
+
+
+def test_first_screen_on_the_emoji_demo(emoji_deployment: Deployment, browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    d = emoji_deployment
+    page = open_playground(browser, d)
+    banner = page.locator("#demo-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("emoji64")
+    expect(banner).to_contain_text("not FLUX")
+    assert "noise" not in banner.inner_text()
+    expect(page.locator("#dev-banner")).to_be_hidden()
+    # Preselected: an endpoint this set serves, and an emoji's name as the prompt.
+    endpoint = page.locator("#endpoint").input_value()
+    assert endpoint in d.client.get("/ready").json()["endpoints"]
+    prompt = page.locator("#gen-prompt").input_value()
+    assert unicodedata.lookup(prompt)
+    shot(page, "13-emoji-demo-first-screen")
+
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith(endpoint)) as sent:
+        page.click("#generate-submit")
+    body = sent.value.post_data_json
+    assert body["prompt"] == prompt and "finetune_id" not in body
+    assert_image_shown(page, d, drawn_by="emoji64")
+    assert "noise" not in page.locator("#result-status").inner_text()
+    shot(page, "14-emoji-demo-result")
+
+    # A finetuned endpoint offers the key's finetune and leaves the choice to the user.
+    page.select_option("#endpoint", "/v1/flux-pro-finetuned")
+    finetune = page.locator("#gen-finetune_id")
+    expect(finetune.locator(f'option[value="{d.finetune_id}"]')).to_be_enabled()
+    expect(finetune).to_have_value("")
 
 
 def test_a_refusal_is_shown_next_to_its_field(deployment: Deployment, browser: Browser) -> None:
@@ -210,7 +276,8 @@ def test_canny_finetuned_with_control_image(deployment: Deployment, browser: Bro
     page = open_playground(browser, deployment)
     body = generate(page, "/v1/flux-pro-1.0-canny-finetuned",
                     {"prompt": "a tower", "steps": "15"},
-                    files={"control_image": png(tmp_path / "edges.png", seed=40)})
+                    files={"control_image": png(tmp_path / "edges.png", seed=40)},
+                    finetune=deployment.finetune_id)
     assert body["finetune_id"] == deployment.finetune_id
     assert Image.open(io.BytesIO(base64.b64decode(body["control_image"]))).size == (256, 256)
     assert_image_shown(page, deployment)
@@ -239,6 +306,7 @@ def test_finetune_zip_upload_train_list_delete(deployment: Deployment, browser: 
     from playwright.sync_api import expect
 
     page = open_playground(browser, deployment)
+    page.select_option("#endpoint", "/v1/flux-pro-finetuned")  # its finetune select, below
     page.click("#tab-finetunes")
     expect(page.locator("#panel-finetunes")).to_be_visible()
     expect(page.locator(f'tr[data-finetune="{deployment.finetune_id}"]')).to_be_visible()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shlex
 import signal
 import sys
 import threading
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fluxhost.cli.config import load_settings
+from fluxhost.cli.connection import DEFAULT_BASE_URL
 from fluxhost.cli.errors import CliError
 from fluxhost.cli.extras import imports_of, require
 from fluxhost.cli.listen import bind
@@ -30,6 +33,20 @@ DEV_BANNER = """
 ==============================================================================
 """
 MIGRATE_HELP = "migrate the schema to head first (see FLUXHOST_AUTO_MIGRATE)"
+# The first request `serve --dev` prints goes to the first of these the model set serves: plain
+# text to image needs no input image and no finetune.
+TEXT_TO_IMAGE = ("flux-dev", "flux-pro-1.1", "flux-pro")
+# Its body by /health's model_set. emoji64 knows emoji names only and draws them best at the
+# settings of its documented figures (docs/emoji64.md: 20 steps, true CFG 4); other sets get
+# the server's default steps and guidance.
+DEMO_EXAMPLE: dict[str, str | int] = {"prompt": "red apple", "width": 512, "height": 512,
+                                      "steps": 20, "guidance": 4}
+PLAIN_EXAMPLE: dict[str, str | int] = {"prompt": "a lighthouse at dusk", "width": 512,
+                                       "height": 512}
+MODEL_NOTES = {
+    "emoji64": "emoji64 demo (64x64, trained on emoji; not FLUX): prompts are emoji names",
+    "dev": "dev model set, RANDOM weights: every image is noise, whatever the prompt",
+}
 
 
 def serve(
@@ -40,7 +57,8 @@ def serve(
     workers: Annotated[int | None, typer.Option(
         help="embedded worker threads (0: API only) (default: $FLUXHOST_WORKERS or 1)")] = None,
     dev: Annotated[bool, typer.Option(
-        "--dev", help="create a dev key and dev finetune, print a first request")] = False,
+        "--dev", help="create a dev key (on the dev model set also a dev finetune), print a "
+        "first request")] = False,
     migrate: Annotated[bool | None, typer.Option("--migrate", help=MIGRATE_HELP)] = None,
 ) -> None:
     """Run the API server (with embedded workers)."""
@@ -64,6 +82,7 @@ def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) 
 
     from fluxhost.api.app import create_app
     from fluxhost.api.httpserver import uvicorn_options
+    from fluxhost.api.routers.health import model_set_name
 
     svc = open_services(settings, migrate)
     app = create_app(settings, svc)
@@ -72,9 +91,9 @@ def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) 
     if dev:
         from fluxhost.bootstrap import ensure_dev_setup
 
-        made = ensure_dev_setup(svc)
-        print(first_steps(url, made.key, made.finetune_id, settings.uses_demo_models),
-              flush=True)
+        made = ensure_dev_setup(svc, with_finetune=settings.uses_dev_models)
+        print(first_steps(url, made.key, model_set_name(settings), example_endpoint(settings),
+                          made.finetune_id), flush=True)
     else:
         print(f"fluxhost serving on {url} (readiness: {url}/ready)", flush=True)
     # Connections get the grace period too, plus a little: the lifespan's shutdown (which
@@ -101,37 +120,77 @@ def _fluxhost_command() -> str:
     """How this shell reached fluxhost (`.venv/bin/fluxhost` under `make serve`, where the
     venv is not on PATH), for a command line the user can paste."""
     invoked = sys.argv[0] if sys.argv else ""
-    return invoked if Path(invoked).name == "fluxhost" else "fluxhost"
+    return shlex.quote(invoked) if Path(invoked).name == "fluxhost" else "fluxhost"
 
 
-def first_steps(url: str, key: str, finetune_id: str, demo: bool = False) -> str:
-    model_note = ("The emoji64 demo model draws 64x64 emoji from emoji names, e.g. 'red apple'; "
-                  "it is not FLUX." if demo else
-                  "The dev model draws noise: the image is real output of a tiny random network.")
-    return f"""
+def example_endpoint(settings: Settings) -> str | None:
+    """The text-to-image endpoint of the first request, if the model set serves one."""
+    from fluxhost.api.routers.health import served_endpoints
+
+    served, _ = served_endpoints(settings)
+    return next((e for e in TEXT_TO_IMAGE if f"/v1/{e}" in served), None)
+
+
+def first_steps(url: str, key: str, model_set: str, endpoint: str | None,
+                finetune_id: str | None = None) -> str:
+    """What `serve --dev` prints: where things are, the key, and requests to paste."""
+    note = MODEL_NOTES.get(model_set, "the weights configured in FLUXHOST_MODELS")
+    head = f"""
 fluxhost is up:      {url}
 playground:          {url}/  (paste the key below; generate and train in the browser)
 API docs:            {url}/docs
 readiness:           {url}/ready (503 with a reason until the worker's model is loaded)
 dev key (x-key):     {key}
-dev finetune id:     {finetune_id}
+models:              {note}
+"""
+    if endpoint is None:
+        return head + f"\nNo text-to-image endpoint is served here: {url}/ready lists those " \
+                      "that are.\n"
+    body = DEMO_EXAMPLE if model_set == "emoji64" else PLAIN_EXAMPLE
+    steps = head + _first_request(url, key, endpoint, body)
+    if finetune_id is not None:
+        steps += _finetune_example(url, key, finetune_id)
+    return steps
 
+
+def _first_request(url: str, key: str, endpoint: str, body: dict[str, str | int]) -> str:
+    return f"""
 Submit a generation, then poll the polling_url it answers with:
 
-  curl -s -X POST {url}/v1/flux-pro-finetuned \\
+  curl -s -X POST {url}/v1/{endpoint} \\
     -H 'x-key: {key}' -H 'Content-Type: application/json' \\
-    -d '{{"finetune_id": "{finetune_id}", "prompt": "a lighthouse at dusk", \
-"width": 512, "height": 512, "steps": 8}}'
+    -d {shlex.quote(json.dumps(body))}
 
   curl -s '{url}/v1/get_result?id=<id from above>'
 
 Or with the CLI, which waits, shows progress and writes the image:
 
-  FLUXHOST_API_KEY={key} {_fluxhost_command()} generate flux-pro-finetuned \\
-    --finetune-id {finetune_id} --prompt 'a lighthouse at dusk' --width 512 --height 512
-
-({model_note})
+  {_cli_env(url, key)} {_fluxhost_command()} generate {endpoint} \\
+    {_flags(body)}
 """
+
+
+def _finetune_example(url: str, key: str, finetune_id: str) -> str:
+    body = {"finetune_id": finetune_id, **PLAIN_EXAMPLE}
+    return f"""
+A finetuned endpoint, with the dev finetune (a random LoRA on the random models: noise too):
+
+  {_cli_env(url, key)} {_fluxhost_command()} generate flux-pro-finetuned \\
+    {_flags(body)}
+"""
+
+
+def _cli_env(url: str, key: str) -> str:
+    """The CLI's connection settings: the base URL only where the client's default misses
+    this server (another port, a public base URL)."""
+    base = "" if url.rstrip("/") == DEFAULT_BASE_URL else f" FLUXHOST_BASE_URL={shlex.quote(url)}"
+    return f"FLUXHOST_API_KEY={key}{base}"
+
+
+def _flags(body: dict[str, str | int]) -> str:
+    """`body` as `fluxhost generate` flags (a field's flag is its name, dashed)."""
+    return " ".join(f"--{name.replace('_', '-')} {shlex.quote(str(value))}"
+                    for name, value in body.items())
 
 
 def worker(

@@ -1,4 +1,4 @@
-// The playground's entry: the key, the dev-model banner, the tabs, and the two panels, all from
+// The playground's entry: the key, the model-set banner, the tabs, and the two panels, all from
 // what this server itself says (/health, /ready, /openapi.json).
 
 import { get, getKey, setKey } from "./api.js";
@@ -21,11 +21,14 @@ function fatal(message) {
   box.hidden = false;
 }
 
-/** /health's `models` is a note string when the dev model set runs: say so plainly. */
-function showDevBanner(health) {
-  const dev = typeof health?.models === "string";
-  $("dev-banner").hidden = !dev;
-  return dev;
+// /health's `model_set` -> the banner that says what runs. Real weights ("configured") need none.
+const BANNERS = { dev: "dev-banner", emoji64: "demo-banner" };
+
+/** Shows the banner of the model set /health names; returns that name ("" if unknown). */
+function showModelBanner(health) {
+  const modelSet = typeof health?.model_set === "string" ? health.model_set : "";
+  for (const [name, id] of Object.entries(BANNERS)) $(id).hidden = name !== modelSet;
+  return modelSet;
 }
 
 async function start() {
@@ -47,8 +50,8 @@ async function start() {
     fatal(`Could not read this server's API schema (openapi.json): ${err.message}`);
     return;
   }
-  const devModels = showDevBanner(health);
-  const generate = new GeneratePanel(doc, ready, { devModels });
+  const modelSet = showModelBanner(health);
+  const generate = new GeneratePanel(doc, ready, { modelSet });
   const finetunes = new FinetunesPanel(doc, {
     onChange: (list, none) => generate.setFinetunes(list, none),
   });

@@ -66,7 +66,8 @@ export class SchemaForm {
   }
 
   /** Offers `finetunes` ([{id, label, usable}]) in every finetune_id select; `none` says why
-   * there are none. */
+   * there are none. None is preselected: a finetune changes every image, so the user picks
+   * one (a choice already made is kept while that finetune stays usable). */
   setFinetunes(finetunes, none = "") {
     for (const f of this.fields) {
       if (f.kind !== "finetune") continue;
@@ -79,8 +80,7 @@ export class SchemaForm {
         select.append(el("option", { value: ft.id, text: ft.label, disabled: !ft.usable }));
       }
       const keep = finetunes.find((ft) => ft.id === before && ft.usable);
-      const first = finetunes.find((ft) => ft.usable);
-      select.value = keep ? before : first ? first.id : "";
+      select.value = keep ? before : "";
     }
   }
 

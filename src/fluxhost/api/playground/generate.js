@@ -8,14 +8,25 @@ import { bodySchema, fieldsOf, generationOperations } from "./schema.js";
 
 const $ = (id) => document.getElementById(id);
 
+// The first endpoint offered: plain text to image, which every model set with a base model
+// serves (emoji64 serves nothing else); a finetuned one would need a finetune picked first.
+const PREFERRED_ENDPOINT = "/v1/flux-dev";
+// emoji64 knows emoji names only: the form starts with one, so Generate shows it at its best.
+const DEMO_PROMPT = "red apple";
+// Said under each image, by /health's model_set: what drew it.
+const DRAWN_BY = {
+  dev: " Drawn by the dev model set: noise, by design.",
+  emoji64: " Drawn by the emoji64 demo at 64x64, scaled to this size.",
+};
+
 export class GeneratePanel {
-  constructor(doc, ready, { devModels }) {
+  constructor(doc, ready, { modelSet }) {
     this.doc = doc;
     this.finetunes = [];
     this.noFinetunes = "";
     this.form = null;
     this.polling = null;
-    this.devModels = devModels;
+    this.modelSet = modelSet;
     this.select = $("endpoint");
     this.fillEndpoints(generationOperations(doc), ready);
     this.select.addEventListener("change", () => this.showEndpoint());
@@ -40,7 +51,7 @@ export class GeneratePanel {
       }));
     }
     this.select.replaceChildren(groups.true, groups.false);
-    const first = ops.find((op) => served.has(op.path));
+    const first = defaultEndpoint(ops.filter((op) => served.has(op.path)));
     if (first) this.select.value = first.path;
     this.summaries = Object.fromEntries(ops.map((op) => [op.path, op.summary]));
   }
@@ -54,6 +65,8 @@ export class GeneratePanel {
     this.form = new SchemaForm($("generate-fields"), schema ? fieldsOf(this.doc, schema) : [], {
       prefix: "gen", finetunes: this.finetunes, noFinetunes: this.noFinetunes,
     });
+    const prompt = this.form.controls.get("prompt")?.input;
+    if (prompt && this.modelSet === "emoji64" && prompt.value === "") prompt.value = DEMO_PROMPT;
     this.setStatus("");
   }
 
@@ -137,8 +150,8 @@ export class GeneratePanel {
     const img = $("result-image");
     const ext = new URL(sample, document.baseURI).pathname.split(".").pop() || "img";
     img.onload = () => {
-      const noise = this.devModels ? " Drawn by the dev model set: noise, by design." : "";
-      this.setStatus(`Ready: ${img.naturalWidth}x${img.naturalHeight} ${ext}.${noise}`, "ok");
+      const drawnBy = DRAWN_BY[this.modelSet] || "";
+      this.setStatus(`Ready: ${img.naturalWidth}x${img.naturalHeight} ${ext}.${drawnBy}`, "ok");
     };
     img.onerror = () => this.setStatus(`The image did not load from ${sample}`, "error");
     img.src = sample;
@@ -147,4 +160,10 @@ export class GeneratePanel {
     link.download = `fluxhost-${body.id}.${ext}`;
     $("result").hidden = false;
   }
+}
+
+/** Of the served operations: flux-dev, else the first without a finetune, else the first. */
+function defaultEndpoint(served) {
+  return served.find((op) => op.path === PREFERRED_ENDPOINT)
+    || served.find((op) => !op.finetuned) || served[0];
 }

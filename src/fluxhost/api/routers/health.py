@@ -20,6 +20,8 @@ __all__ = ["readiness", "router", "schema_head"]
 router = APIRouter(tags=["Ops"])
 
 DEV_MODEL_NOTE = "dev model set: random weights, it draws noise"
+# /health's `model_set`: what runs, for a client to say so (the playground's banner).
+DEV_SET, DEMO_SET, CONFIGURED_SET = "dev", "emoji64", "configured"
 READY = "ready"
 NOT_READY = "not ready"
 
@@ -35,11 +37,20 @@ def health(request: Request) -> dict[str, Any]:
         "models": (DEV_MODEL_NOTE if svc.settings.uses_dev_models
                    else DEMO_MODEL_NOTE if svc.settings.uses_demo_models
                    else svc.settings.model_dump(mode="json", include={"models"})["models"]),
+        "model_set": model_set_name(svc.settings),
     }
     if db_ok:
         counts = count_by_state(svc.store)
         body["queue"] = {"queued": counts.get("queued", 0), "running": counts.get("running", 0)}
     return body
+
+
+def model_set_name(settings: Settings) -> str:
+    """'dev' (random weights: noise), 'emoji64' (the shipped demo) or 'configured' (weights
+    from FLUXHOST_MODELS). Named explicitly so a client need not guess from `models`' shape."""
+    if settings.uses_dev_models:
+        return DEV_SET
+    return DEMO_SET if settings.uses_demo_models else CONFIGURED_SET
 
 
 @router.get(
