@@ -141,6 +141,11 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Lease renewal and progress flush period."
     )
     max_attempts: int = Field(3, ge=1, description="Claims of one task before it ends Error.")
+    unserved_task_timeout_seconds: float = Field(
+        600.0, ge=1, le=30 * 86400, allow_inf_nan=False, description="A queued task whose "
+        "kind no live worker serves ends Error after waiting this long with none (its key's "
+        "active-task slot freed); the clock restarts when such a worker appears.",
+    )
     poll_interval_seconds: float = Field(
         0.25, gt=0, description="Idle worker DB poll period: the fallback wake-up (on "
         "PostgreSQL workers are woken by NOTIFY at once; on SQLite embedded ones by the API).",
@@ -199,24 +204,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         False, description="Allow webhook targets on private, loopback and link-local addresses."
     )
-    webhook_timeout_seconds: float = Field(
-        10.0, gt=0, allow_inf_nan=False,
-        description="Deadline of one delivery attempt from connect to the response's status "
-        "line and headers: a server that trickles bytes cannot extend it.",
-    )
-    webhook_connect_timeout_seconds: float = Field(
-        3.0, gt=0, allow_inf_nan=False,
-        description="Of that deadline, at most this for the TCP connect.",
-    )
-    webhook_concurrency: int = Field(
-        16, ge=1, description="Delivery threads per dispatcher (each process that delivers)."
-    )
-    webhook_per_target_concurrency: int = Field(
-        2, ge=1, description="At most this many of them on one target host:port at a time.",
-    )
-    webhook_per_key_concurrency: int = Field(
-        4, ge=1, description="At most this many of them on one API key's deliveries at a time.",
-    )
+    webhook_timeout_seconds: float = Field(30.0, gt=0)
     webhook_retry_schedule: list[float] = Field(
         default_factory=lambda: [1.0, 5.0, 30.0, 120.0, 600.0, 1800.0],
         description="Seconds to wait before each retry; its length bounds the retries.",
@@ -352,6 +340,13 @@ class Settings(BaseSettings):
         from fluxhost.engine.demo import DEMO_ROOT
 
         return self.model_set == "emoji" and self.models == {"base": str(DEMO_ROOT / "base")}
+
+    def served_kinds(self) -> frozenset[str]:
+        """The pipeline kinds this configuration has a model for (the dev set has every one),
+        without importing the engine: what the API accepts submissions for."""
+        if self.uses_dev_models:
+            return frozenset(BUILTIN_PIPELINES)
+        return frozenset(kind for kind in self.models if self.kind_pipeline(kind) is not None)
 
     def custom_kinds(self) -> dict[str, str]:
         """The operator-defined kinds of FLUXHOST_MODELS -> the pipeline each runs."""

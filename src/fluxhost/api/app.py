@@ -109,6 +109,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Fluxhost
         dataclasses.replace(services, settings=settings) if services else build_services(settings)
     )
     app.state.decodes = DecodeLimiter(settings.decode_threads, settings.decode_threads_per_key)
+    app.state.served_kinds = settings.served_kinds()
     for router in (generate.router, results.router, finetunes.router, delivery.router,
                    health.router, metrics.router, docs.router, playground.router):
         app.include_router(router)

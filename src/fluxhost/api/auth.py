@@ -4,6 +4,7 @@ submit path costs one dict hit; a revoked key stops working within `CACHE_SECOND
 from __future__ import annotations
 
 from fastapi import HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 
 from fluxhost.api.cache import TTLCache
 from fluxhost.store.keys import KeyInfo, authenticate, hash_key
@@ -20,12 +21,14 @@ SECURITY: list[dict[str, list[str]]] = [{"APIKeyHeader": []}]
 _cache: TTLCache[str, KeyInfo] = TTLCache(CACHE_SECONDS)
 
 
-def _lookup(request: Request, plaintext: str) -> KeyInfo | None:
+async def _lookup(request: Request, plaintext: str) -> KeyInfo | None:
     digest = hash_key(plaintext)
     info = _cache.get(digest)
     if info is not None:
         return info
-    info = authenticate(request.app.state.services.store, plaintext)
+    # A miss is a database read: in a thread, so a flood of unknown keys (never cached) or a
+    # database that stalls holds up no other request on the event loop.
+    info = await run_in_threadpool(authenticate, request.app.state.services.store, plaintext)
     if info is not None:  # unknown keys are not cached: a key made a moment ago works at once
         _cache.put(digest, info)
     return info
@@ -38,7 +41,7 @@ async def optional_key(request: Request) -> KeyInfo | None:
     x_key = request.headers.get("x-key")
     if not x_key:
         return None
-    info = _lookup(request, x_key)
+    info = await _lookup(request, x_key)
     if info is None:
         raise HTTPException(status_code=403, detail=NOT_AUTHENTICATED)
     return info
@@ -46,7 +49,7 @@ async def optional_key(request: Request) -> KeyInfo | None:
 
 async def require_key(request: Request) -> KeyInfo:
     x_key = request.headers.get("x-key")
-    info = _lookup(request, x_key) if x_key else None
+    info = await _lookup(request, x_key) if x_key else None
     if info is None:
         raise HTTPException(status_code=403, detail=NOT_AUTHENTICATED)
     return info

@@ -270,3 +270,18 @@ def _end(
                 created_at=now,
             )
         )
+
+
+def expire_queued(store: Store, kind: str, created_before: float, reason: str, *,
+                  retention_seconds: float, limit: int = 100) -> list[str]:
+    """End as Error (with `reason`) up to `limit` tasks of `kind` still queued that were
+    submitted before `created_before`: webhook, usage and the key's active count as any end.
+    Returns their ids."""
+    now = store.now()
+    with store.write() as s:
+        ids = list(s.scalars(
+            select(Task.id).where(Task.state == "queued", Task.kind == kind,
+                                  Task.created_at < created_before)
+            .order_by(Task.created_at).limit(limit)))
+        return [task_id for task_id in ids
+                if cancel_in(s, task_id, reason, now, retention_seconds=retention_seconds)]

@@ -18,6 +18,7 @@ from fluxhost.store.outage import log_failure
 from fluxhost.worker import janitor
 from fluxhost.worker.guard import Guard
 from fluxhost.worker.kinds import served_kinds
+from fluxhost.worker.unserved import UnservedWatch
 from fluxhost.worker.wakeup import NotifyListener
 from fluxhost.worker.worker import Warmup, Worker
 
@@ -97,6 +98,7 @@ class Runtime:
             )
             self._spawn("fluxhost-webhooks", self.dispatcher.run_forever, self.stop_event)
         self._spawn("fluxhost-janitor", janitor.run_forever, self.svc, self.stop_event)
+        self._spawn("fluxhost-unserved", UnservedWatch.of(self.svc).run_forever, self.stop_event)
         if self.kinds is not None:
             self._start_registry(self.kinds)
             self._start_listener(self.kinds)

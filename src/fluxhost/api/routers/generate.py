@@ -177,6 +177,17 @@ async def submit(
     return Response(answer.model_dump_json(exclude_unset=True), media_type="application/json")
 
 
+def refuse_unserved(endpoint: str, request: Request) -> None:
+    """501 for an endpoint whose kind this server's configuration has no model for: no
+    worker configured as it is could ever run the task (FLUXHOST_MODELS, /ready)."""
+    settings = services(request).settings
+    kind = settings.endpoint_kind(endpoint)
+    if kind not in request.app.state.served_kinds:
+        raise HTTPException(status_code=501, detail=(
+            f"Endpoint /v1/{endpoint} is not served here: this server has no model for its "
+            f"kind '{kind}' (FLUXHOST_MODELS); GET /ready lists the endpoints it serves"))
+
+
 def _put_blobs(svc: Services, blobs: dict[str, bytes]) -> None:
     for blob_key, data in blobs.items():
         svc.blobs.put(blob_key, data)
@@ -208,6 +219,7 @@ def _route(
     # body (see api/body.py): a bad key is 403 whatever the body holds, as the provider does.
     async def handler(request: Request) -> Response:
         key = await require_key(request)
+        refuse_unserved(endpoint, request)  # before the body is read: nothing can run it
         body = await parse_body(request, model)
         return await submit(endpoint, body, request, key)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from fluxhost.api.auth import NOT_AUTHENTICATED, optional_key
@@ -16,7 +17,6 @@ from fluxhost.store.tasks import get_task
 from fluxhost.wire import ResultResponse
 
 router = APIRouter(tags=["Utility"])
-# async, like submit: one indexed read is cheaper inline than through the threadpool.
 
 
 @router.get(
@@ -38,10 +38,12 @@ async def get_result(
     svc: Services = request.app.state.services
     if key is None and svc.settings.require_key_for_results:
         raise HTTPException(status_code=403, detail=NOT_AUTHENTICATED)
-    task = get_task(svc.store, id) if plausible_id(id) else None
+    base = base_url(request, svc.settings)
+    # The read in a thread: a stalled database (or a slow one) holds up this poll only.
+    task = await run_in_threadpool(get_task, svc.store, id) if plausible_id(id) else None
     if task is None or (key is not None and task.key_id != key.id):
         # Another key's task answers exactly like an unknown one: ids leak nothing.
         return JSONResponse(not_found_body(id).model_dump(mode="json"), status_code=404)
-    body = result_body(task, svc.signer, base_url(request, svc.settings))
+    body = result_body(task, svc.signer, base)
     headers = {"Retry-After": "1"} if task.state != "done" else None
     return JSONResponse(body.model_dump(mode="json"), headers=headers)
