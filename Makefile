@@ -17,12 +17,18 @@ EXTRAS ?= server,engine,postgres,s3,dev
 
 install: $(STAMP)
 
+# A first install takes minutes and writes about 2 GB: each stage says what it does, and pip
+# shows its own progress for torch, the one large download.
 $(STAMP): pyproject.toml Makefile
+	@echo "==> set-up of $(VENV), once (next runs skip it): three stages, a few minutes, ~2 GB"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	TORCH_SPEC="$(TORCH_SPEC)" TORCH_VERSION="$(TORCH_VERSION)" ./scripts/install-torch.sh $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
-	@$(BIN)/python -c "import torch, diffusers; print('torch', torch.__version__, '| diffusers', diffusers.__version__)"
+	@echo "==> [1/3] pip: upgrading the venv's installer"
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@echo "==> [2/3] PyTorch $(TORCH_VERSION) (scripts/install-torch.sh), the largest part"
+	@TORCH_SPEC="$(TORCH_SPEC)" TORCH_VERSION="$(TORCH_VERSION)" ./scripts/install-torch.sh $(BIN)/python
+	@echo "==> [3/3] fluxhost and its extras [$(EXTRAS)]: diffusers, transformers, FastAPI, SQLAlchemy, ... (~120 packages, a minute or two, quiet)"
+	@$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@$(BIN)/python -c "import torch, diffusers; print('==> done: torch', torch.__version__, '| diffusers', diffusers.__version__)"
 	@touch $(STAMP)
 
 # The shipped emoji64 demo (docs/emoji64.md), unless FLUXHOST_MODEL_SET or FLUXHOST_MODELS says

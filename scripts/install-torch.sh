@@ -7,8 +7,9 @@
 # Which build, unless TORCH_SPEC says otherwise:
 #   - a machine with an NVIDIA GPU (nvidia-smi lists one, or the driver shows one in /proc):
 #     torch==$TORCH_VERSION from PyPI, which is the CUDA build;
-#   - Linux x86_64 without one: torch==$TORCH_VERSION+cpu, the CPU build (~0.2 GB where the CUDA
-#     build with its libraries is ~5.5 GB), from PyTorch's CPU index or any wheel pip's own
+#   - Linux x86_64 without one: torch==$TORCH_VERSION+cpu, the CPU build (a 0.2 GB download,
+#     0.75 GB installed, where the CUDA build with its libraries is ~5.5 GB), from PyTorch's
+#     CPU index or any wheel pip's own
 #     configuration points at (find-links, a mirror). The "+cpu" pin means it can never fall
 #     back to the CUDA build: if no CPU wheel is reachable, this fails and says how to proceed;
 #   - anything else (macOS, Linux aarch64): torch==$TORCH_VERSION from PyPI, a CPU build there.
@@ -16,6 +17,9 @@
 # Variables: TORCH_SPEC (a full pip requirement, used as given, e.g. "torch==2.13.0" to take the
 # CUDA build on a machine whose GPU is not visible at install time), TORCH_VERSION (default
 # 2.13.0), TORCH_CPU_INDEX (default https://download.pytorch.org/whl/cpu).
+#
+# pip runs without -q: torch is the one large download of a set-up, and its progress bar (on a
+# terminal) is what tells a person the install is alive.
 set -euo pipefail
 
 python=${1:?usage: install-torch.sh PYTHON}
@@ -34,17 +38,19 @@ has_nvidia_gpu() {
 }
 
 if [ -n "${TORCH_SPEC:-}" ]; then
-  echo "install-torch: $TORCH_SPEC (TORCH_SPEC)"
-  exec "$python" -m pip install -q "$TORCH_SPEC"
+  echo "install-torch: $TORCH_SPEC (TORCH_SPEC); the CUDA build is ~5.5 GB, the CPU one ~0.75 GB"
+  exec "$python" -m pip install "$TORCH_SPEC"
 fi
 
 if has_nvidia_gpu; then
-  echo "install-torch: NVIDIA GPU found: torch==$version, the CUDA build"
-  exec "$python" -m pip install -q "torch==$version"
+  echo "install-torch: NVIDIA GPU found: torch==$version, the CUDA build (~5.5 GB with its" \
+    "libraries: several minutes)"
+  exec "$python" -m pip install "torch==$version"
 fi
 
 if [ "$(uname -s)" = Linux ] && [ "$(uname -m)" = x86_64 ]; then
-  echo "install-torch: no NVIDIA GPU: torch==$version+cpu, the CPU build"
+  echo "install-torch: no NVIDIA GPU: torch==$version+cpu, the CPU build (a 0.2 GB download," \
+    "0.75 GB installed: a minute or more)"
   # The CPU index only when it answers: pip would otherwise retry it, five times with back-off,
   # for torch and for each of its dependencies, before using the wheel its configuration has.
   index_args=()
@@ -52,7 +58,7 @@ if [ "$(uname -s)" = Linux ] && [ "$(uname -m)" = x86_64 ]; then
       "$cpu_index/torch/" >/dev/null 2>&1; then
     index_args=(--extra-index-url "$cpu_index")
   fi
-  if ! "$python" -m pip install -q "torch==$version+cpu" ${index_args[@]+"${index_args[@]}"}; then
+  if ! "$python" -m pip install "torch==$version+cpu" ${index_args[@]+"${index_args[@]}"}; then
     cat >&2 <<EOF
 install-torch: no CPU build of torch $version could be found: $cpu_index was not reachable
 and pip's configuration names no other source. Either
@@ -64,5 +70,6 @@ EOF
   exit 0
 fi
 
-echo "install-torch: torch==$version ($(uname -s) $(uname -m): a CPU build from PyPI)"
-exec "$python" -m pip install -q "torch==$version"
+echo "install-torch: torch==$version ($(uname -s) $(uname -m): a CPU build from PyPI, ~0.75 GB" \
+  "installed)"
+exec "$python" -m pip install "torch==$version"
