@@ -31,7 +31,7 @@ DEMO_MODEL_NOTE = (
 )
 DEMO_BANNER = (
     "fluxhost is serving the EMOJI64 DEMO MODEL: a small FLUX-architecture model trained on "
-    "emoji at 64x64 -- not FLUX. Prompts are emoji names ('red apple', 'grinning face'); images "
+    "emoji at 64x64 -- not FLUX. Prompts are emoji names ('red apple', 'rocket'); images "
     "are generated at 64x64 and scaled up. Set FLUXHOST_MODELS to serve real models."
 )
 SIZE_MULTIPLE = 16
