@@ -8,6 +8,7 @@ inherit), so the store's real credential chain is what finds them."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,14 @@ def moto_available() -> bool:
 @contextmanager
 def s3_server_process() -> Iterator[str]:
     """Yields the endpoint URL (http://127.0.0.1:PORT) of a running moto server."""
+    with s3_server_and_process() as (endpoint, _):
+        yield endpoint
+
+
+@contextmanager
+def s3_server_and_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The endpoint URL and the server's process, for a test that stops, freezes (SIGSTOP)
+    or kills its own object store; always stopped (and resumed first) on the way out."""
     from tests.e2e.harness import free_port
 
     port = free_port()
@@ -46,13 +55,15 @@ def s3_server_process() -> Iterator[str]:
     os.environ.update(AWS_ENV)
     try:
         _wait(endpoint, proc, log)
-        yield endpoint
+        yield endpoint, proc
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a frozen server would ignore SIGTERM
         proc.terminate()
         try:
             proc.wait(10)

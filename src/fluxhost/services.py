@@ -17,6 +17,9 @@ class Services:
     settings: Settings
     store: Store
     blobs: BlobStore
+    # The same store with the API's short budgets: a client waits on these calls
+    # (BLOB_REQUEST_TIMEOUT_SECONDS); `blobs` serves workers and commands.
+    request_blobs: BlobStore
     signer: UrlSigner
     submitter: TaskSubmitter
     # Set by the API on every submission so embedded workers claim at once instead of polling.
@@ -33,6 +36,7 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
         settings=settings,
         store=store,
         blobs=open_blob_store(settings),
+        request_blobs=open_blob_store(settings, for_requests=True),
         signer=UrlSigner(key, settings.signed_url_ttl_seconds),
         submitter=TaskSubmitter(store, timeout=settings.submit_timeout_seconds),
     )

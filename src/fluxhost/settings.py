@@ -199,6 +199,21 @@ class Settings(BaseSettings):
         False, description="On a store that presigns (S3), answer a valid delivery URL with a "
         "307 to a presigned URL instead of streaming through the API (clients must reach it).",
     )
+    blob_request_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="API: the most a request's object-store step (input "
+        "uploads, a download, a presign) may take, connecting within 2 s; past it, or on a "
+        "store error, the request answers 503 with Retry-After.",
+    )
+    blob_worker_timeout_seconds: float = Field(
+        120.0, gt=0, le=3600, description="Workers and commands: the most one object-store "
+        "call may take (LoRA weights can be large); one that receives nothing for 30 s fails "
+        "sooner.",
+    )
+    blob_retry_seconds: float = Field(
+        120.0, ge=0, le=3600, description="Workers: how long a failing read or write of a "
+        "task's blobs (inputs, LoRA weights, the result) is retried, with backoff 1, 2, 4 ... "
+        "30 s, while the task's lease is held, before the task ends Error.",
+    )
 
     # --- webhooks -------------------------------------------------------------------------------
     webhook_allow_private: bool = Field(

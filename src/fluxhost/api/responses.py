@@ -18,7 +18,8 @@ DESCRIPTIONS = {
     404: "Unknown finetune_id, or one owned by another key",
     413: "Request body too large",
     429: "Too many active tasks for this key",
-    503: "Database busy: nothing was stored; retry after Retry-After seconds",
+    503: "Database busy, or the blob store did not answer: nothing was stored; retry after "
+         "Retry-After seconds",
 }
 
 

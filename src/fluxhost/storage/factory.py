@@ -9,17 +9,21 @@ from fluxhost.settings import Settings
 from fluxhost.storage.blobs import BlobStore, LocalBlobStore
 
 
-def open_blob_store(settings: Settings) -> BlobStore:
+def open_blob_store(settings: Settings, *, for_requests: bool = False) -> BlobStore:
     """`FLUXHOST_BLOB_URL`: `s3://BUCKET/PREFIX`, `file:///dir` or a plain directory; unset,
-    the local `BLOB_DIR` (DATA_DIR/blobs) as before."""
+    the local `BLOB_DIR` (DATA_DIR/blobs) as before. `for_requests`: the API's calls, made
+    while a client waits, with the short BLOB_REQUEST_TIMEOUT_SECONDS budget; else workers'
+    and commands' (BLOB_WORKER_TIMEOUT_SECONDS)."""
     url = settings.blob_url
     if not url:
         return LocalBlobStore(settings.resolved_blob_dir)
     if url.startswith("s3://"):
-        from fluxhost.storage.s3 import S3BlobStore
+        from fluxhost.storage.s3 import CallBudget, S3BlobStore
 
+        budget = (CallBudget.for_requests(settings.blob_request_timeout_seconds) if for_requests
+                  else CallBudget.for_workers(settings.blob_worker_timeout_seconds))
         return S3BlobStore(url, endpoint_url=settings.s3_endpoint_url,
-                           cache_dir=settings.resolved_blob_cache_dir)
+                           cache_dir=settings.resolved_blob_cache_dir, budget=budget)
     if url.startswith("file://"):
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):

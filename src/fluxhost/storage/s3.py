@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,41 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path.strip("/")
 
 
+@dataclass(frozen=True)
+class CallBudget:
+    """How long one object-store call may take. `timeout` bounds each HTTP request whole (body
+    included); `stall` fails one that receives nothing for that long (a frozen server accepts
+    connections and then never answers); `retries` more attempts follow a failure while less
+    than `retry_window` has passed since the first."""
+
+    connect: float
+    timeout: float
+    stall: float
+    retries: int
+    retry_window: float
+
+    @classmethod
+    def for_requests(cls, seconds: float) -> CallBudget:
+        """The API's: a client is waiting, so one quick retry (a dropped connection) at most
+        and never past `seconds`; a store that does not answer is then the client's 503."""
+        return cls(connect=min(2.0, seconds), timeout=seconds, stall=seconds, retries=1,
+                   retry_window=seconds)
+
+    @classmethod
+    def for_workers(cls, seconds: float) -> CallBudget:
+        """Workers' and commands': nobody waits on the answer and LoRA weights may be large,
+        so the whole call may take `seconds`; a stalled one still fails after 30 s (the
+        worker's own backoff then retries it)."""
+        return cls(connect=min(5.0, seconds), timeout=seconds, stall=min(30.0, seconds),
+                   retries=3, retry_window=min(20.0, seconds))
+
+
+WORKER_BUDGET = CallBudget.for_workers(120.0)
+
+
 class S3BlobStore:
-    def __init__(self, url: str, *, endpoint_url: str | None, cache_dir: Path) -> None:
+    def __init__(self, url: str, *, endpoint_url: str | None, cache_dir: Path,
+                 budget: CallBudget = WORKER_BUDGET) -> None:
         try:
             from obstore.store import S3Store
         except ImportError as exc:  # the optional dependency, named in the message
@@ -49,8 +83,10 @@ class S3BlobStore:
         self.bucket, self.prefix = parse_s3_url(url)
         self.url = url
         self.cache_dir = cache_dir
-        client: dict[str, Any] = {"connect_timeout": timedelta(seconds=5),
-                                  "timeout": timedelta(seconds=120)}
+        self.budget = budget
+        client: dict[str, Any] = {"connect_timeout": timedelta(seconds=budget.connect),
+                                  "timeout": timedelta(seconds=budget.timeout),
+                                  "read_timeout": timedelta(seconds=budget.stall)}
         config: dict[str, Any] = {}
         if endpoint_url:
             config["endpoint"] = endpoint_url
@@ -58,7 +94,8 @@ class S3BlobStore:
         self._store = S3Store(
             self.bucket, prefix=self.prefix or None, client_options=client,  # type: ignore[arg-type]
             # Bounded: a dead endpoint fails a request within seconds rather than minutes.
-            retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=20)},
+            retry_config={"max_retries": budget.retries,
+                          "retry_timeout": timedelta(seconds=budget.retry_window)},
             credential_provider=_profile_credentials(),
             **config,
         )

@@ -11,12 +11,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fluxhost.services import Services
 from fluxhost.store.models import Finetune, Task
 from fluxhost.store.queue import Outcome
 from fluxhost.store.tasks import INPUTS_PARAM
+from fluxhost.worker.blobs import BlobUnavailable, retrying
+from fluxhost.worker.reasons import BLOB_STORE_UNAVAILABLE, client_reason
+
+T = TypeVar("T")
 
 
 def run_training(
@@ -31,7 +35,12 @@ def run_training(
     from fluxhost.training.trainer import TrainingDiverged, TrainSpec, train
 
     params = task.params
-    data = svc.blobs.get(params[INPUTS_PARAM]["file_data"])
+    upload = params[INPUTS_PARAM]["file_data"]
+    try:
+        data = _retrying(svc, lambda: svc.blobs.get(upload), "reading the training data", task,
+                         should_stop)
+    except BlobUnavailable:
+        return _unavailable("could not read the uploaded training data", should_stop)
     if data is None:
         return _error("the uploaded training data is missing from storage")
     try:
@@ -66,7 +75,13 @@ def run_training(
         except (TrainingDiverged, ValueError) as exc:
             return _error(f"training failed: {exc}")
         blob_key = f"finetunes/{task.id}.safetensors"
-        svc.blobs.put(blob_key, result.path.read_bytes())
+        weights = result.path.read_bytes()
+        try:
+            _retrying(svc, lambda: svc.blobs.put(blob_key, weights), "storing the LoRA weights",
+                      task, should_stop)
+        except BlobUnavailable:
+            return _unavailable("training failed: could not store the LoRA weights",
+                                should_stop)
     ended = time.time()
     with svc.store.read() as s:
         row = s.get(Finetune, task.id)
@@ -96,5 +111,22 @@ def _captioner(svc: Services) -> Any:
     return Captioner.load(source, device=str(torch_device(svc.settings)))
 
 
+def _retrying(svc: Services, call: Callable[[], T], what: str, task: Task,
+              should_stop: Callable[[], bool]) -> T:
+    """`call` retried for BLOB_RETRY_SECONDS while the task is ours (worker/blobs.py)."""
+    return retrying(call, what=what, budget=svc.settings.blob_retry_seconds,
+                    should_stop=should_stop, task_id=task.id)
+
+
+def _unavailable(doing: str, should_stop: Callable[[], bool]) -> Outcome:
+    """The store failed for the whole budget: Error. Cut short because the task stopped being
+    ours (lease lost, shutdown): stopped, as training itself would be."""
+    from fluxhost.training.trainer import TrainingStopped
+
+    if should_stop():
+        raise TrainingStopped(0)
+    return _error(f"{doing}: {BLOB_STORE_UNAVAILABLE}")
+
+
 def _error(reason: str) -> Outcome:
-    return Outcome("Error", details={"error": reason})
+    return Outcome("Error", details={"error": client_reason(reason)})

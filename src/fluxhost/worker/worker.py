@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection
+from functools import partial
 from typing import Any
 
 from fluxhost.metrics.process import task_claimed, task_finished
@@ -25,10 +26,12 @@ from fluxhost.store import queue
 from fluxhost.store.finetunes import get_owned_finetune
 from fluxhost.store.models import Task
 from fluxhost.store.outage import log_failure
+from fluxhost.worker.blobs import BlobUnavailable, retrying
 from fluxhost.worker.guard import Guard
 from fluxhost.worker.inputs import InputError
 from fluxhost.worker.jobs import Plan, plan
 from fluxhost.worker.postprocess import PostProcessor
+from fluxhost.worker.reasons import BLOB_STORE_UNAVAILABLE, client_reason, describe
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +228,25 @@ class Worker:
             return None
         try:
             return finishing()
+        except BlobUnavailable:
+            return self._unstored(task, state)
         except Exception as exc:
             log.exception("post-processing failed", extra={"task_id": task.id})
-            return _error(f"post-processing failed: {type(exc).__name__}: {exc}")
+            return _error(f"post-processing failed: {describe(exc)}")
+
+    def _unstored(self, task: Task, state: dict[str, Any]) -> queue.Outcome | None:
+        """The result could not be written for the whole retry budget: the task ends Error,
+        unless it stopped being ours meanwhile (lease lost: dropped; shutdown: released, so
+        another worker draws the same image again)."""
+        if state["lost"]:
+            log.warning("lease lost; dropping result", extra={"task_id": task.id})
+            return None
+        if self.abort.is_set():
+            released = queue.release(self.svc.store, task.id, self.owner)
+            log.info("task released on shutdown", extra={"task_id": task.id,
+                                                          "released": released})
+            return None
+        return _error(f"could not store the result: {BLOB_STORE_UNAVAILABLE}")
 
     def _finish(self, task: Task, outcome: queue.Outcome, state: dict[str, Any]) -> None:
         s = self.svc.settings
@@ -270,20 +289,45 @@ class Worker:
             from fluxhost.engine.types import MissingPipeline
 
             return _error(str(MissingPipeline(missing[0])))
-        lora = self._lora(task, p)
-        if isinstance(lora, queue.Outcome):
-            return lora
         from fluxhost.engine.types import EngineError, Interrupted
 
+        try:
+            lora = self._lora(task, p, state)
+        except BlobUnavailable:
+            return self._unreadable("could not read the finetune's weights", state)
+        if isinstance(lora, queue.Outcome):
+            return lora
         try:
             return self._generate(task, p, lora, state)
         except Interrupted:
             raise
         except (EngineError, InputError) as exc:  # bad inputs, a LoRA that does not fit: say so
             return _error(str(exc))
+        except BlobUnavailable:
+            return self._unreadable("could not read the input images", state)
         except Exception as exc:
             log.exception("generation failed", extra={"task_id": task.id})
-            return _error(f"generation failed: {type(exc).__name__}: {exc}")
+            return _error(f"generation failed: {describe(exc)}")
+
+    def _unreadable(self, doing: str, state: dict[str, Any]) -> queue.Outcome:
+        """A read that failed for the whole retry budget ends the task Error; one cut short
+        because the task stopped being ours is Interrupted (dropped, or released)."""
+        from fluxhost.engine.types import Interrupted
+
+        if self._stopped(state):
+            raise Interrupted()
+        return _error(f"{doing}: {BLOB_STORE_UNAVAILABLE}")
+
+    def _stopped(self, state: dict[str, Any]) -> bool:
+        """The task is no longer ours to finish: its lease was lost, or the grace period of a
+        shutdown is over."""
+        return bool(state["lost"]) or self.abort.is_set()
+
+    def _blob_call(self, call: Callable[[], Any], what: str, task: Task,
+                   state: dict[str, Any]) -> Any:
+        """`call` retried for BLOB_RETRY_SECONDS while the heartbeat holds the lease."""
+        return retrying(call, what=what, budget=self.svc.settings.blob_retry_seconds,
+                        should_stop=lambda: self._stopped(state), task_id=task.id)
 
     def _train(self, task: Task, state: dict[str, Any]) -> queue.Outcome:
         from fluxhost.training.trainer import TrainingStopped
@@ -308,9 +352,9 @@ class Worker:
             return _error(f"training failed: {exc}")
         except Exception as exc:
             log.exception("training failed", extra={"task_id": task.id})
-            return _error(f"training failed: {type(exc).__name__}: {exc}")
+            return _error(f"training failed: {describe(exc)}")
 
-    def _lora(self, task: Task, p: Plan) -> Any:
+    def _lora(self, task: Task, p: Plan, state: dict[str, Any]) -> Any:
         from fluxhost.engine.types import LoraSpec
 
         if task.key_id is None or p.finetune_id is None:  # None: a non-finetuned endpoint
@@ -322,15 +366,18 @@ class Worker:
         if finetune.status != "Ready" or not finetune.lora_blob:
             return _error(f"finetune {p.finetune_id} is not ready (status {finetune.status})")
         # A local file for diffusers: on S3, downloaded once per node into the blob cache.
-        path = self.svc.blobs.local_path(finetune.lora_blob)
+        blob = finetune.lora_blob
+        path = self._blob_call(lambda: self.svc.blobs.local_path(blob),
+                               "reading a finetune's LoRA weights", task, state)
         if path is None:
             return _error(f"finetune {p.finetune_id}: its LoRA weights are missing from storage")
         return LoraSpec(key=finetune.id, path=path, strength=p.finetune_strength)
 
-    def _inputs(self, p: Plan) -> dict[str, bytes]:
+    def _inputs(self, task: Task, p: Plan, state: dict[str, Any]) -> dict[str, bytes]:
         inputs = {}
         for name, blob_key in p.inputs.items():
-            data = self.svc.blobs.get(blob_key)
+            data = self._blob_call(partial(self.svc.blobs.get, blob_key),
+                                   f"reading input {name}", task, state)
             if data is None:
                 raise InputError(f"{name} is missing from storage")
             inputs[name] = data
@@ -345,7 +392,7 @@ class Worker:
         tolerance = int(task.params.get("safety_tolerance", 2))
         if task.params.get("prompt_upsampling"):
             p = dataclasses.replace(p, prompt=self.guard.upsampled(p.prompt, p.seed, task.id))
-        req = engine_request(p, self._inputs(p), lora)
+        req = engine_request(p, self._inputs(task, p, state), lora)
         moderator = self.guard.moderator()
         if moderator is not None:
             reasons = moderator.check_inputs(p.prompt, _images_of(req), tolerance)
@@ -364,11 +411,12 @@ class Worker:
         t0 = time.perf_counter()
         image = run(req, on_step=on_step, should_stop=should_stop)
         state["engine_ms"] = round((time.perf_counter() - t0) * 1000, 3)
-        return lambda: self._store_image(task, p, image, moderator, tolerance, start)
+        return lambda: self._store_image(task, p, image, moderator, tolerance, start, state)
 
     def _store_image(self, task: Task, p: Plan, image: Any, moderator: Any, tolerance: int,
-                     start: float) -> queue.Outcome:
-        """After the engine, on the post-processor: moderate the output, encode, store."""
+                     start: float, state: dict[str, Any]) -> queue.Outcome:
+        """After the engine, on the post-processor: moderate the output, encode, store (the
+        write retried while the store is down: the image is not given up lightly)."""
         from fluxhost.engine.encode import encode_image
 
         if moderator is not None:
@@ -378,7 +426,8 @@ class Worker:
                 return queue.Outcome("Content Moderated", details={"Moderation Reasons": reasons})
         data = encode_image(image, p.output_format)  # type: ignore[arg-type]
         blob_key = f"results/{task.id}.{p.output_format}"
-        self.svc.blobs.put(blob_key, data)
+        self._blob_call(partial(self.svc.blobs.put, blob_key, data), "storing the result", task,
+                        state)
         end = time.time()
         result = {"prompt": p.prompt, "seed": p.seed, "start_time": start, "end_time": end,
                   "duration": end - start}
@@ -406,4 +455,4 @@ def _images_of(req: Any) -> dict[str, Any]:
 
 
 def _error(reason: str) -> queue.Outcome:
-    return queue.Outcome("Error", details={"error": reason})
+    return queue.Outcome("Error", details={"error": client_reason(reason)})

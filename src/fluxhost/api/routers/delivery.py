@@ -13,14 +13,15 @@ import time
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
+from fluxhost.api import blobs as blob_calls
 from fluxhost.services import Services
-from fluxhost.storage.blobs import BadBlobKey, BlobStoreError, content_type_for
+from fluxhost.storage.blobs import BadBlobKey, BlobReader, BlobStore, content_type_for
 
 router = APIRouter(tags=["Delivery"])
 
 
 @router.get("/delivery/{blob_key:path}", include_in_schema=False)
-def download(
+async def download(
     request: Request, blob_key: str, exp: str = Query(""), sig: str = Query("")
 ) -> Response:
     svc: Services = request.app.state.services
@@ -30,34 +31,38 @@ def download(
         raise HTTPException(status_code=403, detail=problem)
     headers = {"Cache-Control": f"private, max-age={_remaining(exp, now)}"}
     try:
+        # Off the event loop and bounded: an unreachable bucket is a 503 (api/blobs.py), and
+        # the URL stays good for a retry.
         if svc.settings.delivery_redirect:
-            redirect = _presigned(svc, blob_key, _remaining(exp, now))
-            if redirect is not None:
-                return redirect
-        blob = svc.blobs.open(blob_key)
+            url = await blob_calls.call(svc, _presign, blob_key, max(1, _remaining(exp, now)))
+            if url is not None:
+                return RedirectResponse(url, status_code=307,
+                                        headers={"Cache-Control": "no-store"})
+        blob = await blob_calls.call(svc, _open, blob_key)
     except BadBlobKey as exc:
         raise HTTPException(status_code=404, detail="Not found") from exc
-    except BlobStoreError as exc:  # the bucket is unreachable: the URL stays good, retry later
-        raise HTTPException(status_code=503, detail="Storage unavailable",
-                            headers={"Retry-After": "1"}) from exc
-    if blob is None:
-        raise HTTPException(status_code=404, detail="Not found")
     media_type = content_type_for(blob_key)
     if blob.path is not None:
         return FileResponse(blob.path, media_type=media_type, headers=headers)
+    # Chunks are read on Starlette's threadpool, each within the request store's budget.
     return StreamingResponse(blob.chunks, media_type=media_type,
                              headers={**headers, "Content-Length": str(blob.size)})
 
 
-def _presigned(svc: Services, blob_key: str, remaining: int) -> Response | None:
-    """A 307 to the store's own URL, valid no longer than this one; None where the store has
-    none. Checked first, so an expired-and-purged result is this API's 404, not the store's."""
-    if not svc.blobs.exists(blob_key):
+def _open(blobs: BlobStore, blob_key: str) -> BlobReader:
+    blob = blobs.open(blob_key)
+    if blob is None:
         raise HTTPException(status_code=404, detail="Not found")
-    url = svc.blobs.presign(blob_key, max(1, remaining))
-    if url is None:
-        return None
-    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+    return blob
+
+
+def _presign(blobs: BlobStore, blob_key: str, remaining: int) -> str | None:
+    """The store's own URL, valid no longer than this one; None where the store has none.
+    Existence is checked first, so an expired-and-purged result is this API's 404, not the
+    store's."""
+    if not blobs.exists(blob_key):
+        raise HTTPException(status_code=404, detail="Not found")
+    return blobs.presign(blob_key, remaining)
 
 
 def _remaining(exp: str, now: float) -> int:

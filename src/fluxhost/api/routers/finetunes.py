@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import uuid
 from enum import Enum
@@ -15,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from fluxhost.api import blobs as blob_calls
 from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.body import openapi_body, parse_body
 from fluxhost.api.responses import BODY_WRITE, errors
@@ -95,8 +95,11 @@ async def create_finetune(
     task = task_row(svc.store, task_id=finetune_id, key_id=key.id, endpoint=TRAINING_ENDPOINT,
                     params=params, base_url=base,
                     webhook_url=webhook, webhook_secret=body.webhook_secret)
+    put = None
     try:
-        await run_in_threadpool(svc.blobs.put, blob_key, data)  # a network round trip on S3
+        # Off the loop and bounded (a network round trip on S3); no answer in time: 503.
+        put = blob_calls.start(svc, blob_calls.put_all, {blob_key: data})
+        await blob_calls.settle(svc, put)
         # In a thread, bounded: the write may wait for another process's lock (503 past it).
         await run_in_threadpool(partial(
             store_training, svc.store, finetune_id=finetune_id, owner_key_id=key.id,
@@ -104,9 +107,9 @@ async def create_finetune(
             task=task, active_limit=svc.settings.max_active_tasks_per_key,
             wait=svc.settings.submit_timeout_seconds))
     except Exception as exc:
-        # No finetune row, so nothing would ever delete the zip: drop it whatever failed.
-        with contextlib.suppress(OSError):
-            svc.blobs.delete(blob_key)
+        # No finetune row, so nothing would ever delete the zip: drop it whatever failed, in
+        # the background (the store may be what failed).
+        blob_calls.drop_later(svc, [blob_key], after=put)
         if isinstance(exc, TooManyActiveTasks):
             raise HTTPException(status_code=429, detail=str(exc)) from exc
         raise

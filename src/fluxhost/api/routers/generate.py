@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from fluxhost.api import blobs as blob_calls
 from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.body import openapi_body, parse_body
 from fluxhost.api.cache import TTLCache
@@ -142,10 +142,12 @@ async def submit(
     sizes = {name: image.size for name, image in checked.items()}
     figures = request_figures(endpoint, params, sizes, settings).as_dict()
     params[FIGURES_PARAM] = figures
+    put = None
     try:
-        if input_keys:  # off the event loop: on S3 each put is a network round trip
+        if input_keys:  # off the event loop and bounded: on S3 each put is a network round trip
             puts = {blob_key: images[name] for name, blob_key in input_keys.items()}
-            await run_in_threadpool(_put_blobs, svc, puts)
+            put = blob_calls.start(svc, blob_calls.put_all, puts)
+            await blob_calls.settle(svc, put)  # a store that does not answer: 503
         await svc.submitter.submit(
             task_id=task_id,
             key_id=key.id,
@@ -158,9 +160,10 @@ async def submit(
             active_limit=settings.max_active_tasks_per_key,
         )
     except Exception as exc:
-        # No row, so nothing will ever purge the inputs: drop them whatever the failure. (Not
-        # on cancellation, a BaseException: the row may still be committed after it.)
-        _drop_blobs(svc, input_keys.values())
+        # No row, so nothing will ever purge the inputs: drop them whatever the failure, in
+        # the background (the store may be what failed). (Not on cancellation, a
+        # BaseException: the row may still be committed after it.)
+        blob_calls.drop_later(svc, input_keys.values(), after=put)
         if isinstance(exc, TooManyActiveTasks):
             raise HTTPException(status_code=429, detail=str(exc)) from exc
         raise
@@ -186,19 +189,6 @@ def refuse_unserved(endpoint: str, request: Request) -> None:
         raise HTTPException(status_code=501, detail=(
             f"Endpoint /v1/{endpoint} is not served here: this server has no model for its "
             f"kind '{kind}' (FLUXHOST_MODELS); GET /ready lists the endpoints it serves"))
-
-
-def _put_blobs(svc: Services, blobs: dict[str, bytes]) -> None:
-    for blob_key, data in blobs.items():
-        svc.blobs.put(blob_key, data)
-
-
-def _drop_blobs(svc: Services, keys: Iterable[str]) -> None:
-    for blob_key in keys:
-        try:
-            svc.blobs.delete(blob_key)
-        except OSError:
-            log.warning("could not delete orphan blob %s", blob_key, exc_info=True)
 
 
 SubmitAnswer = AsyncResponse | AsyncWebhookResponse
