@@ -219,7 +219,24 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         False, description="Allow webhook targets on private, loopback and link-local addresses."
     )
-    webhook_timeout_seconds: float = Field(30.0, gt=0)
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, allow_inf_nan=False,
+        description="Deadline of one delivery attempt from connect to the response's status "
+        "line and headers: a server that trickles bytes cannot extend it.",
+    )
+    webhook_connect_timeout_seconds: float = Field(
+        3.0, gt=0, allow_inf_nan=False,
+        description="Of that deadline, at most this for the TCP connect.",
+    )
+    webhook_concurrency: int = Field(
+        16, ge=1, description="Delivery threads per dispatcher (each process that delivers)."
+    )
+    webhook_per_target_concurrency: int = Field(
+        2, ge=1, description="At most this many of them on one target host:port at a time.",
+    )
+    webhook_per_key_concurrency: int = Field(
+        4, ge=1, description="At most this many of them on one API key's deliveries at a time.",
+    )
     webhook_retry_schedule: list[float] = Field(
         default_factory=lambda: [1.0, 5.0, 30.0, 120.0, 600.0, 1800.0],
         description="Seconds to wait before each retry; its length bounds the retries.",
