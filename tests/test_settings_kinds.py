@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from fluxhost.planning import plan
 from fluxhost.settings import Settings
-from fluxhost.worker.jobs import plan
 
 PRO11 = {"pipeline": "base", "source": "/models/my-flux"}
 

@@ -1,32 +1,29 @@
 """The one configuration object. Read from `FLUXHOST_*` environment variables (and an optional
-`.env`), never at import time: call `Settings()` (or `get_settings()`) where you need it."""
+`.env`), never at import time: call `Settings()` where you need it.
+
+Imports no higher layer: the kind vocabulary is `fluxhost.kinds`, the endpoints are
+`fluxhost.catalog`, the shipped demo's place is `fluxhost.shipped`."""
 
 from __future__ import annotations
 
 import os
-import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The built-in keys of FLUXHOST_MODELS: the pipeline kinds, plus the depth estimator the depth
-# kind uses. Each built-in pipeline kind is also the pipeline (diffusers class and request
-# semantics) it runs.
-BUILTIN_PIPELINES = ("base", "fill", "canny", "depth", "kontext", "redux")
-DEPTH_ESTIMATOR_KEY = "depth_estimator"
-# What an operator-defined kind may run: the pipelines an endpoint can be served by (Redux only
-# ever assists a base pipeline, so it is no endpoint's kind).
-CUSTOM_PIPELINES = ("base", "fill", "canny", "depth", "kontext")
-CustomPipeline = Literal["base", "fill", "canny", "depth", "kontext"]
-# Task kinds a worker may claim (store.tasks.TASK_KINDS): the endpoints' pipelines, training;
-# plus the operator-defined kinds of FLUXHOST_MODELS.
-WORKER_KINDS = ("base", "fill", "canny", "depth", "kontext", "training")
-# A kind is stored on its tasks (tasks.kind, VARCHAR(16)) and is a metric label value.
-KIND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,15}")
-RESERVED_KINDS = ("training", "other", DEPTH_ESTIMATOR_KEY)
+from fluxhost import catalog
+from fluxhost.kinds import (
+    BUILTIN_PIPELINES,
+    CUSTOM_PIPELINES,
+    DEPTH_ESTIMATOR_KEY,
+    KIND_NAME,
+    RESERVED_KINDS,
+    WORKER_KINDS,
+    CustomPipeline,
+)
+from fluxhost.shipped import DEMO_ROOT
 
 
 class ModelSpec(BaseModel):
@@ -312,7 +309,7 @@ class Settings(BaseSettings):
     endpoint_kinds: dict[str, str] = Field(
         default_factory=dict,
         description="Which pipeline kind serves an endpoint (JSON: endpoint -> kind), over the "
-        "default mapping (store/tasks.py ENDPOINT_KINDS, docs/endpoints.md), e.g. "
+        "default mapping (the endpoint catalog, docs/endpoints.md), e.g. "
         '{"flux-pro-1.1": "pro11"}. Kinds: base, fill, canny, depth, kontext and the kinds '
         "FLUXHOST_MODELS defines; the kind's pipeline must fit the endpoint.",
     )
@@ -327,29 +324,25 @@ class Settings(BaseSettings):
     @field_validator("endpoint_kinds")
     @classmethod
     def _known_endpoints(cls, value: dict[str, str]) -> dict[str, str]:
-        from fluxhost.store.tasks import ENDPOINT_KINDS
-
-        unknown = sorted(set(value) - set(ENDPOINT_KINDS))
+        unknown = sorted(set(value) - set(catalog.NAMES))
         if unknown:
-            raise ValueError(f"unknown endpoints {unknown}; known: {', '.join(ENDPOINT_KINDS)}")
+            raise ValueError(f"unknown endpoints {unknown}; known: {', '.join(catalog.NAMES)}")
         return value
 
     @model_validator(mode="after")
     def _kinds_exist(self) -> Settings:
         """Every kind FLUXHOST_ENDPOINT_KINDS and FLUXHOST_WORKER_KINDS name is built in or
         defined by FLUXHOST_MODELS, and runs a pipeline its endpoint can use."""
-        from fluxhost.store.tasks import ENDPOINT_PIPELINES
-
         for endpoint, kind in self.endpoint_kinds.items():
             pipeline = self.kind_pipeline(kind)
             if pipeline is None:
                 raise ValueError(f"FLUXHOST_ENDPOINT_KINDS: unknown kind {kind!r} for {endpoint}"
                                  f"; known: {', '.join(self.known_kinds())}")
-            if pipeline not in ENDPOINT_PIPELINES[endpoint]:
+            pipelines = catalog.get(endpoint).pipelines
+            if pipeline not in pipelines:
                 raise ValueError(
                     f"FLUXHOST_ENDPOINT_KINDS: {endpoint} cannot run on kind {kind!r} (a "
-                    f"{pipeline} pipeline); it needs one of: "
-                    f"{', '.join(ENDPOINT_PIPELINES[endpoint])}")
+                    f"{pipeline} pipeline); it needs one of: {', '.join(pipelines)}")
         if self.worker_kinds is not None:
             known = (*WORKER_KINDS, *self.custom_kinds())
             unknown = [k for k in self.worker_kinds.split(",") if k not in known]
@@ -360,8 +353,6 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _demo_models(self) -> Settings:
         if self.model_set == "emoji" and not self.models:
-            from fluxhost.engine.demo import DEMO_ROOT
-
             # Served like any configured model; fluxhost.engine.demo adapts it to 64x64.
             self.models = {"base": str(DEMO_ROOT / "base")}
         return self
@@ -369,8 +360,6 @@ class Settings(BaseSettings):
     @property
     def uses_demo_models(self) -> bool:
         """The shipped emoji64 demo set (FLUXHOST_MODEL_SET=emoji, FLUXHOST_MODELS empty)."""
-        from fluxhost.engine.demo import DEMO_ROOT
-
         return self.model_set == "emoji" and self.models == {"base": str(DEMO_ROOT / "base")}
 
     def served_kinds(self) -> frozenset[str]:
@@ -403,19 +392,15 @@ class Settings(BaseSettings):
     def endpoint_kind(self, endpoint: str) -> str:
         """The pipeline kind that serves `endpoint`: FLUXHOST_ENDPOINT_KINDS, else the default
         mapping (the kind a task of it is stored with, and claimed by)."""
-        from fluxhost.store.tasks import task_kind
-
-        return self.endpoint_kinds.get(endpoint) or task_kind(endpoint)
+        return self.endpoint_kinds.get(endpoint) or catalog.task_kind(endpoint)
 
     @field_validator("prices")
     @classmethod
     def _known_price_endpoints(cls, value: dict[str, Price]) -> dict[str, Price]:
-        from fluxhost.store.tasks import ENDPOINT_KINDS
-
-        unknown = sorted(set(value) - set(ENDPOINT_KINDS) - {"*"})
+        unknown = sorted(set(value) - set(catalog.NAMES) - {"*"})
         if unknown:  # a typo would silently answer cost: null
             raise ValueError(f"unknown endpoints {unknown}; known: '*', "
-                             f"{', '.join(ENDPOINT_KINDS)}")
+                             f"{', '.join(catalog.NAMES)}")
         return value
 
     @field_validator("worker_kinds")
@@ -483,8 +468,3 @@ def check_model_entry(kind: str, entry: ModelEntry) -> None:
     elif not isinstance(entry, ModelSpec):
         raise ValueError(f"kind {kind!r} is not built in: give its pipeline too, e.g. "
                          f'{{"{kind}": {{"pipeline": "base", "source": {entry!r}}}}}')
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

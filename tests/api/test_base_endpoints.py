@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from fluxhost.store.tasks import ENDPOINT_KINDS, INPUTS_PARAM, get_task
+from fluxhost.catalog import ENDPOINT_KINDS
+from fluxhost.store.tasks import INPUTS_PARAM, get_task
 from tests.api.test_validation import _bounded, png_b64
 from tests.api.test_validation import bound_cases as finetune_bound_cases
 from tests.conftest import CONTRACT_DIR, Tenant

@@ -168,8 +168,8 @@ def test_output_size_is_what_the_worker_renders(settings: Settings, endpoint: st
                                                 images: dict[str, bytes]) -> None:
     """The submit figure against the engine request the worker builds from the same task."""
     from fluxhost.api.pricing import image_sizes, output_size
+    from fluxhost.planning import plan
     from fluxhost.store.tasks import INPUTS_PARAM
-    from fluxhost.worker.jobs import plan
     from fluxhost.worker.requests import engine_request
 
     stored = {**params, "seed": 1, INPUTS_PARAM: {name: f"b/{name}" for name in images}}

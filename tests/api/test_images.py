@@ -17,7 +17,7 @@ from PIL import Image
 
 from fluxhost.api.app import create_app
 from fluxhost.api.images import DecodeLimiter, check_images
-from fluxhost.wire.endpoints import ENDPOINT_MODELS, IMAGE_FIELDS
+from fluxhost.catalog import ENDPOINT_MODELS, IMAGE_FIELDS
 from tests.conftest import Tenant
 
 IMAGE_CASES = [(endpoint, field) for endpoint, model in ENDPOINT_MODELS.items()

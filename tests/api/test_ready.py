@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from fluxhost.api.routers.health import schema_head
+from fluxhost.catalog import ENDPOINT_KINDS
 from fluxhost.engine import Engine
 from fluxhost.engine.devmodels import DEV_KINDS
-from fluxhost.store.tasks import ENDPOINT_KINDS
 from tests.conftest import Tenant
 
 PRO = "/v1/flux-pro-finetuned"

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from fluxhost.wire.endpoints import ENDPOINT_MODELS
+from fluxhost.catalog import ENDPOINT_MODELS
 from fluxhost.wire.finetunes import FinetuneInputs
 from fluxhost.wire.strict import _scalar_kinds
 from tests.conftest import Tenant

@@ -11,18 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from fluxhost import catalog
 from fluxhost.api.app import create_app
 from tests.conftest import CONTRACT_DIR, Tenant
 
 SPEC = json.loads((CONTRACT_DIR / "finetune-api.openapi.json").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
-ENDPOINTS = {
-    "/v1/flux-pro-finetuned": "FluxProFinetuneInputs",
-    "/v1/flux-pro-1.1-ultra-finetuned": "FinetuneFluxUltraInput",
-    "/v1/flux-pro-1.0-fill-finetuned": "FinetuneFluxProFillInputs",
-    "/v1/flux-pro-1.0-canny-finetuned": "FinetuneCannyInputs",
-    "/v1/flux-pro-1.0-depth-finetuned": "FinetuneDepthInputs",
-}
+# The finetune family: path -> its request schema's name in the spec (tests/wire checks that
+# these are the spec's generation operations and that the served schemas equal the spec's).
+ENDPOINTS = {e.path: e.model.__name__ for e in catalog.ENDPOINTS if e.finetuned}
 
 
 def png_b64(size: tuple[int, int] = (64, 64), mode: str = "RGB") -> str:

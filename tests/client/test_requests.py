@@ -45,7 +45,7 @@ def sent(request: httpx.Request) -> dict[str, object]:
 
 def test_every_served_endpoint_has_a_typed_method() -> None:
     from fluxhost.api.routers.generate import router
-    from fluxhost.store.tasks import ENDPOINT_KINDS
+    from fluxhost.catalog import ENDPOINT_KINDS
 
     routes = {r.path: r.openapi_extra["requestBody"]["content"]["application/json"]["schema"]
               for r in router.routes}

@@ -17,31 +17,17 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from fluxhost import catalog
 from fluxhost.api.app import create_app
 from fluxhost.settings import Settings
 from tests.conftest import CONTRACT_DIR
 
 SPEC_PATH = CONTRACT_DIR / "finetune-api.openapi.json"
 BASE_SPEC_PATH = CONTRACT_DIR / "base-api.openapi.json"
-GENERATION_PATHS = [
-    "/v1/flux-pro-finetuned",
-    "/v1/flux-pro-1.1-ultra-finetuned",
-    "/v1/flux-pro-1.0-fill-finetuned",
-    "/v1/flux-pro-1.0-canny-finetuned",
-    "/v1/flux-pro-1.0-depth-finetuned",
-]
-BASE_PATHS = [
-    "/v1/flux-pro-1.1",
-    "/v1/flux-pro",
-    "/v1/flux-dev",
-    "/v1/flux-pro-1.1-ultra",
-    "/v1/flux-pro-1.0-fill",
-    "/v1/flux-pro-1.0-expand",
-    "/v1/flux-pro-1.0-canny",
-    "/v1/flux-pro-1.0-depth",
-    "/v1/flux-kontext-pro",
-    "/v1/flux-kontext-max",
-]
+# The served generation routes, from the catalog: the finetune family's, then the base file's
+# (each list is checked against its contract file below).
+GENERATION_PATHS = [e.path for e in catalog.ENDPOINTS if e.finetuned]
+BASE_PATHS = [e.path for e in catalog.ENDPOINTS if not e.finetuned]
 EXACT_SCHEMAS = [
     "FluxProFinetuneInputs",
     "FinetuneFluxUltraInput",
@@ -187,6 +173,15 @@ def test_base_operation_matches_spec(base_spec: dict[str, Any], served: dict[str
         assert ours.get(field) == theirs.get(field), field
     assert ours["responses"]["200"] == theirs["responses"]["200"]
     assert ours["responses"]["422"] == theirs["responses"]["422"]
+
+
+def test_every_finetune_generation_operation_is_served(spec: dict[str, Any],
+                                                       served: dict[str, Any]) -> None:
+    management = {path for path, _ in MANAGEMENT}
+    generation = [path for path, ops in spec["paths"].items()
+                  if "post" in ops and path not in management]
+    assert sorted(generation) == sorted(GENERATION_PATHS)
+    assert all("post" in served["paths"][path] for path in GENERATION_PATHS)
 
 
 def test_every_base_operation_is_served(base_spec: dict[str, Any],

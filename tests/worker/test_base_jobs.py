@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from fluxhost.catalog import ENDPOINT_KINDS
 from fluxhost.engine.types import Control, Expand, Kontext, TextToImage
+from fluxhost.planning import plan
 from fluxhost.settings import Settings
-from fluxhost.store.tasks import ENDPOINT_KINDS
 from fluxhost.worker.inputs import InputError
-from fluxhost.worker.jobs import plan
 from fluxhost.worker.requests import engine_request
 
 KINDS = {
@@ -22,14 +22,6 @@ KINDS = {
     "flux-pro-1.0-canny": "canny", "flux-pro-1.0-depth": "depth",
     "flux-kontext-pro": "kontext", "flux-kontext-max": "kontext",
 }
-
-
-@pytest.fixture(autouse=True)
-def _endpoint_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The routes' side owns ENDPOINT_KINDS; a no-op once it maps these endpoints.
-    for endpoint, kind in KINDS.items():
-        if endpoint not in ENDPOINT_KINDS:
-            monkeypatch.setitem(ENDPOINT_KINDS, endpoint, kind)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fluxhost.planning import plan, ultra_size
 from fluxhost.settings import Settings
-from fluxhost.worker.jobs import plan, ultra_size
 
 
 @pytest.mark.parametrize(

@@ -20,23 +20,22 @@ from typing import Any, TypeVar
 import anyio
 from PIL import Image
 
+from fluxhost import catalog
 from fluxhost.api.validation import decode_image, field_error
 from fluxhost.wire import FinetuneFluxProFillInputs, GenerationInputs
 from fluxhost.wire.base_inputs import (
     BaseGenerationInputs,
     CannyInputs,
     DepthInputs,
-    FluxKontextProInputs,
     FluxProExpandInputs,
     FluxProFillInputs,
 )
-from fluxhost.wire.endpoints import IMAGE_FIELDS
 
 Inputs = GenerationInputs | BaseGenerationInputs
 T = TypeVar("T")
 
 # Fields that the provider documents as "base64 or URL": URLs are not fetched here.
-URL_FIELDS = frozenset(IMAGE_FIELDS[FluxKontextProInputs])
+URL_FIELDS = frozenset(name for e in catalog.ENDPOINTS for name in e.url_fields)
 # EXIF orientations that turn the image a quarter (the worker applies them: worker/inputs.py).
 QUARTER_TURNS = frozenset({5, 6, 7, 8})
 UNDECODABLE = "Value error, not a decodable image: the data is truncated or corrupt"
@@ -60,7 +59,7 @@ def check_images(body: Inputs, max_pixels: int, max_request_pixels: int
     call it through `DecodeLimiter.run`."""
     errors: list[dict[str, Any]] = []
     opened: dict[str, tuple[bytes, Image.Image]] = {}
-    for name in IMAGE_FIELDS[type(body)]:
+    for name in catalog.IMAGE_FIELDS[type(body)]:
         value = getattr(body, name)
         if value is None:
             continue

@@ -1,14 +1,15 @@
 """The figures a submit answer carries: `input_mp`, `output_mp` (megapixels, 2 decimal places,
 as the contract describes them) and `cost` (credits, from the operator's price table).
 
-- `input_mp`: the input images as decoded at submit (their pixel count; a fill's `mask` is
-  not counted: it only marks the image's pixels). 0.0 when the request has none.
-- `output_mp`: the size the worker will render, from the same functions the worker uses:
-  `worker.jobs.plan` (width x height; ultra's and Kontext's aspect ratio at their megapixels)
-  and, where the size follows an input image, the rules of `worker.requests.engine_request`
-  with its helpers: `worker.inputs.fit_size` of the fill image, of the control (or
-  preprocessed) image, of expand's padded canvas; `worker.jobs.kontext_image_size` of
-  Kontext's first input image. None when the size cannot be known here.
+- `input_mp`: the input images as decoded at submit (their pixel count; the fields the catalog
+  marks uncounted are not, e.g. a fill's `mask`: it only marks the image's pixels). 0.0 when
+  the request has none.
+- `output_mp`: the size the worker will render, from the same plan the worker runs
+  (`fluxhost.planning.plan`: width x height; ultra's and Kontext's aspect ratio at their
+  megapixels) and, where the size follows an input image, from the first of the endpoint's
+  catalog `size_from` images given, by the rules of `worker.requests.engine_request`: the
+  image fitted (`planning.fit_size`), expand's padded canvas fitted, Kontext's at its aspect
+  (`planning.kontext_image_size`). None when the size cannot be known here.
 - `cost`: `flat + per_output_mp * output_mp + per_input_mp * input_mp` from
   `Settings.prices[endpoint]` (or its `"*"` entry); None when no price applies, or when a
   per-megapixel price needs a figure that is None.
@@ -21,16 +22,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from fluxhost import catalog
 from fluxhost.api.images import oriented_sizes
+from fluxhost.planning import fit_size, kontext_image_size, plan
 from fluxhost.settings import Price, Settings
 from fluxhost.store.usage import FIGURES_PARAM
-from fluxhost.worker.inputs import fit_size
-from fluxhost.worker.jobs import KONTEXT_IMAGE_FIELDS, kontext_image_size, plan
 
 __all__ = ["FIGURES_PARAM", "Figures", "cost", "figures", "megapixels", "output_size"]
-
-# Input fields that only qualify another image: not counted as input megapixels.
-NOT_COUNTED = frozenset({"mask"})
 
 
 @dataclass(frozen=True)
@@ -58,28 +56,23 @@ def image_sizes(images: dict[str, bytes]) -> dict[str, tuple[int, int]]:
 def output_size(endpoint: str, params: dict[str, Any], sizes: dict[str, tuple[int, int]],
                 settings: Settings) -> tuple[int, int] | None:
     """The output size the worker will produce for this submission, or None if unknown."""
+    record = catalog.find(endpoint)
     try:
         p = plan(endpoint, params, settings)
     except (KeyError, ValueError, TypeError):
         return None
     if p.width and p.height:
         return p.width, p.height
-    # The size follows an input image: worker/requests.py's rules, kind by kind.
-    if p.kind == "kontext":
-        first = next((sizes[n] for n in KONTEXT_IMAGE_FIELDS if n in sizes), None)
-        return None if first is None else kontext_image_size(*first, p.megapixels)
-    if p.kind == "fill" and p.padding is not None:  # expand: the padded canvas, fitted
-        if "image" not in sizes:
-            return None
-        (w, h), (top, bottom, left, right) = sizes["image"], p.padding
-        return fit_size(left + w + right, top + h + bottom)
-    if p.kind == "fill":
-        name = "image"
-    elif p.kind in ("canny", "depth"):
-        name = "preprocessed_image" if p.preprocessed else "control_image"
-    else:
+    # The size follows an input image: worker/requests.py's rules.
+    first = next((sizes[n] for n in record.size_from if n in sizes), None) if record else None
+    if first is None:
         return None
-    return fit_size(*sizes[name]) if name in sizes else None
+    if p.megapixels:  # Kontext's editing: the image's aspect at Kontext's megapixels
+        return kontext_image_size(*first, p.megapixels)
+    if p.padding is not None:  # expand: the padded canvas, fitted
+        (w, h), (top, bottom, left, right) = first, p.padding
+        return fit_size(left + w + right, top + h + bottom)
+    return fit_size(*first)
 
 
 def cost(endpoint: str, input_mp: float | None, output_mp: float | None,
@@ -100,8 +93,9 @@ def figures(endpoint: str, params: dict[str, Any], sizes: dict[str, tuple[int, i
             settings: Settings) -> Figures:
     """The figures of a submission: `params` as stored (seed drawn, input blobs set), `sizes`
     those of its input images as the worker sees them."""
-    input_mp = megapixels(sum(w * h for name, (w, h) in sizes.items()
-                              if name not in NOT_COUNTED))
+    record = catalog.find(endpoint)
+    uncounted = record.uncounted_fields if record is not None else frozenset()
+    input_mp = megapixels(sum(w * h for name, (w, h) in sizes.items() if name not in uncounted))
     size = output_size(endpoint, params, sizes, settings)
     output_mp = megapixels(size[0] * size[1]) if size is not None else None
     return Figures(input_mp, output_mp, cost(endpoint, input_mp, output_mp, settings.prices))

@@ -1,5 +1,6 @@
-"""`fluxhost generate ENDPOINT`: one subcommand per generation endpoint, its flags generated
-from the endpoint's wire request model (fluxhost.wire.endpoints), built when first named."""
+"""`fluxhost generate ENDPOINT`: one subcommand per generation endpoint of the catalog
+(fluxhost.catalog), its flags generated from the endpoint's wire request model, built when
+first named."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from fluxhost.cli.output import print_json, result_json, submission_json
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-LEGACY_DEFAULT_ENDPOINT = "flux-pro-finetuned"
+    from fluxhost.catalog import Endpoint
+
 NOISE_NOTE = ("A server on the dev model set (no FLUXHOST_MODELS configured) draws noise: "
               "real output of tiny random networks.")
 OUTPUT = "Output"
@@ -81,19 +83,19 @@ def _own_parameters() -> list[inspect.Parameter]:
 
 def endpoint_command(endpoint: str) -> Any:
     """The click command of `fluxhost generate <endpoint>`."""
-    from fluxhost.wire.endpoints import ENDPOINT_MODELS, IMAGE_FIELDS
+    from fluxhost import catalog  # the wire models: only once a command is named
 
-    model = ENDPOINT_MODELS[endpoint]
-    images = IMAGE_FIELDS.get(model, ())
+    record = catalog.get(endpoint)
+    model, images = record.model, record.image_fields
     own = _own_parameters()
     taken = {p.name for p in own}
     if taken & set(model.model_fields):  # a contract change would shadow a flag
         raise RuntimeError(f"{model.__name__} has fields named like CLI flags: "
                            f"{sorted(taken & set(model.model_fields))}")
-    fields = field_parameters(model, images=images, url_images=_url_images(model, images))
+    fields = field_parameters(model, images=images, url_images=record.url_fields)
 
     def run(**values: Any) -> None:
-        _generate(endpoint, model, values)
+        _generate(record, values)
 
     run.__signature__ = inspect.Signature([*fields, *own])  # type: ignore[attr-defined]
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -104,11 +106,6 @@ def endpoint_command(endpoint: str) -> Any:
     return typer.main.get_command(app)
 
 
-def _url_images(model: type[BaseModel], images: tuple[str, ...]) -> tuple[str, ...]:
-    # Kontext's input images are "base64 or URL" in the contract; the others base64 only.
-    return images if model.__name__.startswith("FluxKontext") else ()
-
-
 def _help(endpoint: str, model: type[BaseModel], images: tuple[str, ...]) -> str:
     files = f" Image flags ({', '.join(flag_name(n) for n in images)}) take file paths." \
         if images else ""
@@ -117,13 +114,12 @@ def _help(endpoint: str, model: type[BaseModel], images: tuple[str, ...]) -> str
             "default applies.")
 
 
-def _generate(endpoint: str, model: type[BaseModel], values: dict[str, Any]) -> None:
-    from fluxhost.wire.endpoints import IMAGE_FIELDS
-
+def _generate(record: Endpoint, values: dict[str, Any]) -> None:
+    endpoint, model = record.name, record.model
     opts = Options(**{name: values.pop(name) for name in Options.__dataclass_fields__})
     fields = {name: _wire(v) for name, v in values.items() if v is not None}
     fields.update(parse_assignments(opts.assignments or []))
-    for name in IMAGE_FIELDS.get(model, ()):
+    for name in record.image_fields:
         if name in values and isinstance(values[name], str):  # a flag, not a --set value
             fields[name] = image_field(flag_name(name), values[name])
     if opts.out is not None:
@@ -193,15 +189,15 @@ class EndpointGroup(TyperGroup):
     (building all fifteen would slow every start)."""
 
     def list_commands(self, ctx: Any) -> list[str]:
-        from fluxhost.wire.endpoints import ENDPOINT_MODELS
+        from fluxhost import catalog
 
-        return list(ENDPOINT_MODELS)
+        return list(catalog.NAMES)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        from fluxhost.wire.endpoints import ENDPOINT_MODELS
+        from fluxhost import catalog
 
-        name = cmd_name.strip("/").removeprefix("v1/")
-        return endpoint_command(name) if name in ENDPOINT_MODELS else None
+        record = catalog.find(cmd_name)
+        return endpoint_command(record.name) if record is not None else None
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
@@ -217,7 +213,9 @@ def legacy_args(args: list[str]) -> list[str]:
     """The earlier form, `generate --finetune-id X [--endpoint E] ...`, as `generate E ...`."""
     if not args or not args[0].startswith("-") or args[0] in ("--help", "-h"):
         return args
-    rest, endpoint, i = [], LEGACY_DEFAULT_ENDPOINT, 0
+    from fluxhost.catalog import FINETUNED_TEXT_TO_IMAGE  # its default endpoint
+
+    rest, endpoint, i = [], FINETUNED_TEXT_TO_IMAGE, 0
     while i < len(args):
         if args[i] == "--endpoint" and i + 1 < len(args):
             endpoint, i = args[i + 1], i + 2

@@ -33,12 +33,11 @@ DEV_BANNER = """
 ==============================================================================
 """
 MIGRATE_HELP = "migrate the schema to head first (see FLUXHOST_AUTO_MIGRATE)"
-# The first request `serve --dev` prints goes to the first of these the model set serves: plain
-# text to image needs no input image and no finetune.
-TEXT_TO_IMAGE = ("flux-dev", "flux-pro-1.1", "flux-pro")
-# Its body by /health's model_set. emoji64 knows emoji names only and draws them best at the
-# settings of its documented figures (docs/emoji64.md: 20 steps, true CFG 4); other sets get
-# the server's default steps and guidance.
+# The first request `serve --dev` prints goes to the first endpoint of catalog.FIRST_REQUEST the
+# model set serves: plain text to image needs no input image and no finetune. Its body by
+# /health's model_set. emoji64 knows emoji names only and draws them best at the settings of
+# its documented figures (docs/emoji64.md: 20 steps, true CFG 4); other sets get the server's
+# default steps and guidance.
 DEMO_EXAMPLE: dict[str, str | int] = {"prompt": "red apple", "width": 512, "height": 512,
                                       "steps": 20, "guidance": 4}
 PLAIN_EXAMPLE: dict[str, str | int] = {"prompt": "a lighthouse at dusk", "width": 512,
@@ -126,9 +125,10 @@ def _fluxhost_command() -> str:
 def example_endpoint(settings: Settings) -> str | None:
     """The text-to-image endpoint of the first request, if the model set serves one."""
     from fluxhost.api.routers.health import served_endpoints
+    from fluxhost.catalog import FIRST_REQUEST
 
     served, _ = served_endpoints(settings)
-    return next((e for e in TEXT_TO_IMAGE if f"/v1/{e}" in served), None)
+    return next((e for e in FIRST_REQUEST if f"/v1/{e}" in served), None)
 
 
 def first_steps(url: str, key: str, model_set: str, endpoint: str | None,
@@ -171,11 +171,13 @@ Or with the CLI, which waits, shows progress and writes the image:
 
 
 def _finetune_example(url: str, key: str, finetune_id: str) -> str:
+    from fluxhost.catalog import FINETUNED_TEXT_TO_IMAGE
+
     body = {"finetune_id": finetune_id, **PLAIN_EXAMPLE}
     return f"""
 A finetuned endpoint, with the dev finetune (a random LoRA on the random models: noise too):
 
-  {_cli_env(url, key)} {_fluxhost_command()} generate flux-pro-finetuned \\
+  {_cli_env(url, key)} {_fluxhost_command()} generate {FINETUNED_TEXT_TO_IMAGE} \\
     {_flags(body)}
 """
 

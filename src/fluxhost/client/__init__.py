@@ -11,7 +11,7 @@ Needs only httpx and pydantic: importing it loads none of the server's dependenc
 See docs/sdk.md.
 """
 
-from fluxhost.client._base import method_name
+from fluxhost.catalog import ENDPOINT_MODELS, IMAGE_FIELDS, method_name
 from fluxhost.client._config import DEFAULT_BASE_URL, HOSTED_BASE_URL
 from fluxhost.client.aio import AsyncClient
 from fluxhost.client.client import Client
@@ -38,7 +38,6 @@ from fluxhost.client.models import (
     Sample,
     Submission,
 )
-from fluxhost.wire.endpoints import ENDPOINT_MODELS, IMAGE_FIELDS
 from fluxhost.wire.signature import SIGNATURE_HEADER, sign_webhook, verify_webhook
 
 __all__ = [

@@ -1,5 +1,5 @@
 """What `Client` and `AsyncClient` share: configuration, request bodies, and the typed
-per-endpoint methods (written once, generic in what a call returns: a `Submission`, or an
+per-endpoint methods (declared once, generic in what a call returns: a `Submission`, or an
 awaitable of one)."""
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from fluxhost.catalog import endpoint_model
 from fluxhost.client import _flows
 from fluxhost.client._config import USER_AGENT, resolve_api_key, resolve_base_url
 from fluxhost.client._inputs import encode_fields, validated_body
 from fluxhost.client._protocol import Call
 from fluxhost.client._retry import RetryPolicy
+from fluxhost.client._typed import typed
 from fluxhost.wire.base_inputs import (
     CannyInputs,
     DepthInputs,
@@ -28,7 +30,6 @@ from fluxhost.wire.base_inputs import (
     FluxProInputs,
     FluxUltraInput,
 )
-from fluxhost.wire.endpoints import endpoint_model
 from fluxhost.wire.finetunes import FinetuneInputs
 from fluxhost.wire.inputs import (
     FinetuneCannyInputs,
@@ -39,11 +40,6 @@ from fluxhost.wire.inputs import (
 )
 
 S = TypeVar("S")
-
-
-def method_name(endpoint: str) -> str:
-    """The client method of `endpoint`: "flux-pro-1.1" -> "flux_pro_1_1"."""
-    return endpoint.replace("-", "_").replace(".", "_")
 
 
 class ClientBase(Generic[S]):
@@ -85,81 +81,23 @@ class ClientBase(Generic[S]):
                       fields: dict[str, Any]) -> S:
         raise NotImplementedError
 
-    # --- typed endpoints: each validates its fields with the wire model, then submits ------
-    def flux_pro_finetuned(self, inputs: FluxProFinetuneInputs | None = None, /,
-                           **fields: Any) -> S:
-        """POST /v1/flux-pro-finetuned (body: FluxProFinetuneInputs)."""
-        return self._submit_model("flux-pro-finetuned", inputs, fields)
-
-    def flux_pro_1_1_ultra_finetuned(self, inputs: FinetuneFluxUltraInput | None = None, /,
-                                     **fields: Any) -> S:
-        """POST /v1/flux-pro-1.1-ultra-finetuned (body: FinetuneFluxUltraInput)."""
-        return self._submit_model("flux-pro-1.1-ultra-finetuned", inputs, fields)
-
-    def flux_pro_1_0_fill_finetuned(self, inputs: FinetuneFluxProFillInputs | None = None, /,
-                                    **fields: Any) -> S:
-        """POST /v1/flux-pro-1.0-fill-finetuned (body: FinetuneFluxProFillInputs)."""
-        return self._submit_model("flux-pro-1.0-fill-finetuned", inputs, fields)
-
-    def flux_pro_1_0_canny_finetuned(self, inputs: FinetuneCannyInputs | None = None, /,
-                                     **fields: Any) -> S:
-        """POST /v1/flux-pro-1.0-canny-finetuned (body: FinetuneCannyInputs)."""
-        return self._submit_model("flux-pro-1.0-canny-finetuned", inputs, fields)
-
-    def flux_pro_1_0_depth_finetuned(self, inputs: FinetuneDepthInputs | None = None, /,
-                                     **fields: Any) -> S:
-        """POST /v1/flux-pro-1.0-depth-finetuned (body: FinetuneDepthInputs)."""
-        return self._submit_model("flux-pro-1.0-depth-finetuned", inputs, fields)
-
-    def flux_pro_1_1(self, inputs: FluxPro11Inputs | None = None, /,
-                     **fields: Any) -> S:
-        """POST /v1/flux-pro-1.1 (body: FluxPro11Inputs)."""
-        return self._submit_model("flux-pro-1.1", inputs, fields)
-
-    def flux_pro(self, inputs: FluxProInputs | None = None, /,
-                 **fields: Any) -> S:
-        """POST /v1/flux-pro (body: FluxProInputs)."""
-        return self._submit_model("flux-pro", inputs, fields)
-
-    def flux_dev(self, inputs: FluxDevInputs | None = None, /,
-                 **fields: Any) -> S:
-        """POST /v1/flux-dev (body: FluxDevInputs)."""
-        return self._submit_model("flux-dev", inputs, fields)
-
-    def flux_pro_1_1_ultra(self, inputs: FluxUltraInput | None = None, /,
-                           **fields: Any) -> S:
-        """POST /v1/flux-pro-1.1-ultra (body: FluxUltraInput)."""
-        return self._submit_model("flux-pro-1.1-ultra", inputs, fields)
-
-    def flux_pro_1_0_fill(self, inputs: FluxProFillInputs | None = None, /,
-                          **fields: Any) -> S:
-        """POST /v1/flux-pro-1.0-fill (body: FluxProFillInputs)."""
-        return self._submit_model("flux-pro-1.0-fill", inputs, fields)
-
-    def flux_pro_1_0_expand(self, inputs: FluxProExpandInputs | None = None, /,
-                            **fields: Any) -> S:
-        """POST /v1/flux-pro-1.0-expand (body: FluxProExpandInputs)."""
-        return self._submit_model("flux-pro-1.0-expand", inputs, fields)
-
-    def flux_pro_1_0_canny(self, inputs: CannyInputs | None = None, /,
-                           **fields: Any) -> S:
-        """POST /v1/flux-pro-1.0-canny (body: CannyInputs)."""
-        return self._submit_model("flux-pro-1.0-canny", inputs, fields)
-
-    def flux_pro_1_0_depth(self, inputs: DepthInputs | None = None, /,
-                           **fields: Any) -> S:
-        """POST /v1/flux-pro-1.0-depth (body: DepthInputs)."""
-        return self._submit_model("flux-pro-1.0-depth", inputs, fields)
-
-    def flux_kontext_pro(self, inputs: FluxKontextProInputs | None = None, /,
-                         **fields: Any) -> S:
-        """POST /v1/flux-kontext-pro (body: FluxKontextProInputs)."""
-        return self._submit_model("flux-kontext-pro", inputs, fields)
-
-    def flux_kontext_max(self, inputs: FluxKontextProInputs | None = None, /,
-                         **fields: Any) -> S:
-        """POST /v1/flux-kontext-max (body: FluxKontextProInputs)."""
-        return self._submit_model("flux-kontext-max", inputs, fields)
+    # --- typed endpoints (client/_typed.py): each validates its fields with the wire model,
+    # then submits; the endpoint is the catalog's record of the method's name ---------------
+    flux_pro_finetuned = typed(FluxProFinetuneInputs)
+    flux_pro_1_1_ultra_finetuned = typed(FinetuneFluxUltraInput)
+    flux_pro_1_0_fill_finetuned = typed(FinetuneFluxProFillInputs)
+    flux_pro_1_0_canny_finetuned = typed(FinetuneCannyInputs)
+    flux_pro_1_0_depth_finetuned = typed(FinetuneDepthInputs)
+    flux_pro_1_1 = typed(FluxPro11Inputs)
+    flux_pro = typed(FluxProInputs)
+    flux_dev = typed(FluxDevInputs)
+    flux_pro_1_1_ultra = typed(FluxUltraInput)
+    flux_pro_1_0_fill = typed(FluxProFillInputs)
+    flux_pro_1_0_expand = typed(FluxProExpandInputs)
+    flux_pro_1_0_canny = typed(CannyInputs)
+    flux_pro_1_0_depth = typed(DepthInputs)
+    flux_kontext_pro = typed(FluxKontextProInputs)
+    flux_kontext_max = typed(FluxKontextProInputs)
 
 
 def typed_body(endpoint: str, inputs: BaseModel | None, fields: dict[str, Any]

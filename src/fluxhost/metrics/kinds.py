@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fluxhost.store.tasks import TASK_KINDS, task_kind
+from fluxhost.catalog import TASK_KINDS, task_kind
 
 OTHER = "other"
 _KNOWN = frozenset(TASK_KINDS)

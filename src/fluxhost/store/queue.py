@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from fluxhost.kinds import TRAINING_ENDPOINT
 from fluxhost.store.models import ApiKey, Finetune, Task, WebhookDelivery
 from fluxhost.store.store import Store
 from fluxhost.store.tasks import notify_queued
@@ -28,9 +29,6 @@ class Outcome:
     blob_key: str | None = None
     # For a training task: fields of its finetune row to set in the same transaction.
     finetune: dict[str, Any] | None = None
-
-
-TRAINING_ENDPOINT = "finetune"
 
 
 @dataclass(frozen=True)

@@ -17,56 +17,18 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+# A task's kind is written on its row at submit (the catalog's default for its endpoint, unless
+# FLUXHOST_ENDPOINT_KINDS moves it), so that a worker claims only what it can run.
+from fluxhost.catalog import task_kind
+from fluxhost.kinds import TRAINING_ENDPOINT
 from fluxhost.store.models import ApiKey, Task, WebhookDelivery
 from fluxhost.store.store import Store, WriteBusy
 
-ACTIVE_STATES = ("queued", "running")
 # params[INPUTS_PARAM] maps an input field to the blob holding its bytes; purged with the task.
 INPUTS_PARAM = "_input_blobs"
-
-# The pipeline kind each endpoint runs on by default (the one place this is written: claims,
-# metrics and /ready read it); FLUXHOST_ENDPOINT_KINDS overrides it per endpoint
-# (`Settings.endpoint_kind`). A task's kind is stored at submit so that a worker claims only
-# what it can run. Training tasks (endpoint "finetune") have kind "training".
-ENDPOINT_KINDS: dict[str, str] = {
-    "flux-pro-finetuned": "base",
-    "flux-pro-1.1-ultra-finetuned": "base",
-    "flux-pro-1.0-fill-finetuned": "fill",
-    "flux-pro-1.0-canny-finetuned": "canny",
-    "flux-pro-1.0-depth-finetuned": "depth",
-    "flux-pro-1.1": "base",
-    "flux-pro": "base",
-    "flux-dev": "base",
-    "flux-pro-1.1-ultra": "base",
-    "flux-pro-1.0-fill": "fill",
-    "flux-pro-1.0-expand": "fill",
-    "flux-pro-1.0-canny": "canny",
-    "flux-pro-1.0-depth": "depth",
-    "flux-kontext-pro": "kontext",
-    "flux-kontext-max": "kontext",
-}
-# The pipelines that can serve each endpoint: FLUXHOST_ENDPOINT_KINDS may move an endpoint only
-# to a kind (built in, or defined in FLUXHOST_MODELS) that runs one of these. Text to image runs
-# on FluxPipeline or on Kontext without an input image; Kontext's editing falls back to text to
-# image at its input image's aspect on FluxPipeline; the image-conditioned endpoints need their
-# own pipeline.
-_TEXT = ("base", "kontext")
-ENDPOINT_PIPELINES: dict[str, tuple[str, ...]] = {
-    endpoint: _TEXT if kind in _TEXT else (kind,) for endpoint, kind in ENDPOINT_KINDS.items()
-}
-TRAINING_KIND = "training"
-TASK_KINDS = (*dict.fromkeys(ENDPOINT_KINDS.values()), TRAINING_KIND)
 # PostgreSQL channel of "tasks were queued" (payload: their kinds, comma-separated; empty:
 # any kind). Sent in the inserting transaction, so it is delivered only once they committed.
 NOTIFY_CHANNEL = "fluxhost_tasks"
-
-
-def task_kind(endpoint: str) -> str:
-    """The kind of a task of `endpoint` (an unknown endpoint is its own kind: no worker serves
-    it, which `workers.unserved_queued_by_kind` shows)."""
-    if endpoint == "finetune":
-        return TRAINING_KIND
-    return ENDPOINT_KINDS.get(endpoint, endpoint[:16])
 
 
 class TooManyActiveTasks(Exception):
@@ -123,7 +85,7 @@ def task_row(
 ) -> dict[str, Any]:
     """The column values of a new queued task; `kind` defaults to the endpoint's default one
     (the API passes `Settings.endpoint_kind`, which FLUXHOST_ENDPOINT_KINDS may override)."""
-    finetune_id = params.get("finetune_id") if endpoint != "finetune" else None
+    finetune_id = params.get("finetune_id") if endpoint != TRAINING_ENDPOINT else None
     return {
         "id": task_id or str(uuid.uuid4()),
         "key_id": key_id,

@@ -7,14 +7,14 @@ were already bounded and identified at submit (api/validation.py)."""
 from __future__ import annotations
 
 import io
-import math
 
 from PIL import Image, ImageOps
 
-# The API's own width/height bounds (FluxProFinetuneInputs), applied to image-driven endpoints.
-MIN_SIDE, MAX_SIDE = 256, 1440
-# FLUX packs 2x2 latents after the VAE's 8x downsampling.
-MULTIPLE = 16
+# Sizes are planning's (the API reports them at submit too); worker/requests.py fits with it.
+from fluxhost.planning.sizes import fit_size
+
+__all__ = ["InputError", "fill_mask", "fit_size", "has_alpha", "open_image", "resized"]
+
 # Grey mask values at or above this repaint (white), below it keep (black).
 MASK_THRESHOLD = 128
 
@@ -56,19 +56,6 @@ def fill_mask(image: Image.Image, mask: Image.Image | None) -> Image.Image:
     if binary.getbbox() is None:
         raise InputError("the mask is blank: it marks nothing to repaint")
     return binary
-
-
-def fit_size(width: int, height: int) -> tuple[int, int]:
-    """Output size for an input of this size: scaled (aspect kept) into the API's 256..1440
-    bounds, then each side rounded to the nearest multiple of 16."""
-    scale = min(1.0, MAX_SIDE / max(width, height))
-    scale = max(scale, MIN_SIDE / min(width, height))
-    w, h = width * scale, height * scale
-
-    def snap(v: float) -> int:
-        return int(min(MAX_SIDE, max(MIN_SIDE, MULTIPLE * math.floor(v / MULTIPLE + 0.5))))
-
-    return snap(w), snap(h)
 
 
 def resized(img: Image.Image, size: tuple[int, int], *, mask: bool = False) -> Image.Image:

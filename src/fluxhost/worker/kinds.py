@@ -5,12 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
-from fluxhost.store.tasks import TRAINING_KIND
+from fluxhost.kinds import AUXILIARY_PIPELINES, TRAINING_KIND
 
 log = logging.getLogger(__name__)
-
-# Redux only assists the base pipeline: no task is of its kind.
-_AUXILIARY_KINDS = frozenset({"redux"})
 
 
 def served_kinds(requested: str | None, available: Collection[str]) -> frozenset[str]:
@@ -18,7 +15,7 @@ def served_kinds(requested: str | None, available: Collection[str]) -> frozenset
     `available` has: its endpoint pipelines, and training when it has base (training runs on
     the base model), operator-defined kinds included. A requested kind the model set lacks is
     dropped with a warning: claiming it would only end its tasks in Error."""
-    runnable = (set(available) - _AUXILIARY_KINDS) | (
+    runnable = (set(available) - AUXILIARY_PIPELINES) | (
         {TRAINING_KIND} if "base" in available else set())
     if requested is None:
         return frozenset(runnable)

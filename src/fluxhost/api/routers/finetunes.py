@@ -26,11 +26,11 @@ from fluxhost.api.validation import (
     plausible_id,
     raise_errors,
 )
+from fluxhost.kinds import TRAINING_ENDPOINT
 from fluxhost.services import Services
 from fluxhost.store.finetunes import delete_finetune, get_owned_finetune, list_finetunes
 from fluxhost.store.finetunes import submit_training as store_training
 from fluxhost.store.keys import KeyInfo
-from fluxhost.store.queue import TRAINING_ENDPOINT
 from fluxhost.store.tasks import INPUTS_PARAM, TooManyActiveTasks, task_row
 from fluxhost.webhooks.targets import check_url_literal
 from fluxhost.wire.finetunes import (

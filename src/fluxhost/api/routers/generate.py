@@ -1,5 +1,5 @@
-"""The generation endpoints (the five finetuned ones and the ten of base-api.openapi.json):
-validate, queue, answer with a polling URL."""
+"""The generation endpoints, one route per catalog record (fluxhost.catalog: the five finetuned
+ones and the ten of base-api.openapi.json): validate, queue, answer with a polling URL."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from fluxhost import catalog
 from fluxhost.api import blobs as blob_calls
 from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.body import openapi_body, parse_body
@@ -28,33 +29,14 @@ from fluxhost.api.validation import (
     plausible_id,
     raise_errors,
 )
+from fluxhost.catalog import Endpoint
 from fluxhost.services import Services
 from fluxhost.store.finetunes import get_owned_finetune
 from fluxhost.store.keys import KeyInfo
 from fluxhost.store.tasks import INPUTS_PARAM, TooManyActiveTasks
 from fluxhost.webhooks.targets import check_url_literal
-from fluxhost.wire import (
-    AsyncResponse,
-    AsyncWebhookResponse,
-    FinetuneCannyInputs,
-    FinetuneDepthInputs,
-    FinetuneFluxProFillInputs,
-    FinetuneFluxUltraInput,
-    FluxProFinetuneInputs,
-    GenerationInputs,
-)
-from fluxhost.wire.base_inputs import (
-    BaseGenerationInputs,
-    CannyInputs,
-    DepthInputs,
-    FluxDevInputs,
-    FluxKontextProInputs,
-    FluxPro11Inputs,
-    FluxProExpandInputs,
-    FluxProFillInputs,
-    FluxProInputs,
-    FluxUltraInput,
-)
+from fluxhost.wire import AsyncResponse, AsyncWebhookResponse, FinetuneCannyInputs, GenerationInputs
+from fluxhost.wire.base_inputs import BaseGenerationInputs, CannyInputs
 from fluxhost.wire.outputs import AsyncWebhookResponseWithPolling
 
 router = APIRouter()
@@ -192,17 +174,12 @@ def refuse_unserved(endpoint: str, request: Request) -> None:
 
 
 SubmitAnswer = AsyncResponse | AsyncWebhookResponse
-# Documented in components by the app's openapi() (no route declares them as a parameter).
-GENERATION_MODELS: list[type[Inputs]] = []
 # Path -> handler, for api/fastpath.py.
 FAST_HANDLERS: dict[str, Callable[[Request], Awaitable[Response]]] = {}
 
 
-def _route(
-    path: str, model: type[Inputs], summary: str, description: str, operation_id: str,
-    tags: str = "Tasks",
-) -> None:
-    endpoint = path.removeprefix("/v1/")
+def _route(record: Endpoint) -> None:
+    endpoint, model = record.name, record.model
 
     # async on purpose: the checks are CPU-bound and short, and the write is handed to the
     # group-commit thread; no threadpool hop (and GIL hand-offs) per request. Auth, then the
@@ -213,135 +190,20 @@ def _route(
         body = await parse_body(request, model)
         return await submit(endpoint, body, request, key)
 
-    handler.__name__ = operation_id
-    if model not in GENERATION_MODELS:
-        GENERATION_MODELS.append(model)
-    FAST_HANDLERS[path] = handler
-    finetuned = issubclass(model, GenerationInputs)  # 404: an unknown or another's finetune
+    handler.__name__ = record.operation_id
+    FAST_HANDLERS[record.path] = handler
     router.post(
-        path,
+        record.path,
         response_model=SubmitAnswer,
-        summary=summary,
-        description=description,
-        operation_id=operation_id,
-        tags=[tags],
-        responses=errors(*BODY_WRITE, *((404,) if finetuned else ()), 429, body=True),
+        summary=record.summary,
+        description=record.description,
+        operation_id=record.operation_id,
+        tags=[record.tag],
+        # 404: an unknown or another's finetune
+        responses=errors(*BODY_WRITE, *((404,) if record.finetuned else ()), 429, body=True),
         openapi_extra={"security": SECURITY, "requestBody": openapi_body(model)},
     )(handler)
 
 
-_route(
-    "/v1/flux-pro-finetuned",
-    FluxProFinetuneInputs,
-    "Generate an image with FLUX.1 [pro] finetune",
-    "Submits an image generation task with FLUX.1 [pro] using a finetune.",
-    "flux_pro_finetuned_v1_flux_pro_finetuned_post",
-)
-_route(
-    "/v1/flux-pro-1.1-ultra-finetuned",
-    FinetuneFluxUltraInput,
-    "Generate an image with FLUX 1.1 [pro] finetune with ultra mode.",
-    "Submits an image generation task with FLUX 1.1 [pro] finetune with ultra mode.",
-    "generate_bigblue_finetuned_v1_flux_pro_1_1_ultra_finetuned_post",
-)
-_route(
-    "/v1/flux-pro-1.0-fill-finetuned",
-    FinetuneFluxProFillInputs,
-    "Generate an image with FLUX.1 Fill [pro] finetune using an input image and mask.",
-    "Submits an image generation task with the FLUX.1 Fill [pro] finetune model using an input "
-    "image and mask. Mask can be applied to alpha channel or submitted as a separate image.",
-    "flux_pro_1_0_fill_finetuned_v1_flux_pro_1_0_fill_finetuned_post",
-)
-_route(
-    "/v1/flux-pro-1.0-canny-finetuned",
-    FinetuneCannyInputs,
-    "Generate an image with FLUX.1 Canny [pro] finetune using a control image.",
-    "Submits an image generation task with FLUX.1 Canny [pro] finetune.",
-    "flux_pro_1_0_canny_finetuned_v1_flux_pro_1_0_canny_finetuned_post",
-)
-_route(
-    "/v1/flux-pro-1.0-depth-finetuned",
-    FinetuneDepthInputs,
-    "Generate an image with FLUX.1 Depth [pro] finetune using a control image.",
-    "Submits an image generation task with FLUX.1 Depth [pro] finetune.",
-    "flux_pro_1_0_depth_finetuned_v1_flux_pro_1_0_depth_finetuned_post",
-)
-
-
-# base-api.openapi.json: summaries and descriptions verbatim; the provider's tags ("Models" for
-# the current operations, "Tasks" for the three rebuilt from older pages, which also have no
-# operationId there: FastAPI's convention is used, as BASE-API-SOURCES.md expects).
-_route(
-    "/v1/flux-pro-1.1",
-    FluxPro11Inputs,
-    "Generate an image with FLUX 1.1 [pro].",
-    "Submits an image generation task with FLUX 1.1 [pro].",
-    "flux_pro_1_1_v1_flux_pro_1_1_post",
-    tags="Models",
-)
-_route(
-    "/v1/flux-pro",
-    FluxProInputs,
-    "Generate an image with FLUX.1 [pro].",
-    "Submits an image generation task with FLUX.1 [pro].",
-    "flux_pro_v1_flux_pro_post",
-)
-_route(
-    "/v1/flux-dev",
-    FluxDevInputs,
-    "Generate an image with FLUX.1 [dev].",
-    "Submits an image generation task with FLUX.1 [dev].",
-    "flux_dev_v1_flux_dev_post",
-    tags="Models",
-)
-_route(
-    "/v1/flux-pro-1.1-ultra",
-    FluxUltraInput,
-    "Generate an image with FLUX 1.1 [pro] with ultra mode and optional raw mode.",
-    "Submits an image generation task with FLUX 1.1 [pro] with ultra mode and optional raw mode.",
-    "generate_flux_1_1_ultra_v1_flux_pro_1_1_ultra_post",
-    tags="Models",
-)
-_route(
-    "/v1/flux-pro-1.0-fill",
-    FluxProFillInputs,
-    "Generate an image with FLUX.1 Fill [pro] using an input image and mask.",
-    "Submits an image generation task with the FLUX.1 Fill [pro] model using an input image and "
-    "mask. Mask can be applied to alpha channel or submitted as a separate image.",
-    "fill_v1_flux_pro_1_0_fill_post",
-    tags="Models",
-)
-_route(
-    "/v1/flux-pro-1.0-expand",
-    FluxProExpandInputs,
-    "Expand an image by adding pixels on any side.",
-    "Submits an image expansion task that adds the specified number of pixels to any "
-    "combination of sides (top, bottom, left, right) while maintaining context.",
-    "expand_v1_flux_pro_1_0_expand_post",
-    tags="Models",
-)
-_route(
-    "/v1/flux-pro-1.0-canny",
-    CannyInputs,
-    "Generate an image with FLUX.1 Canny [pro] using a control image.",
-    "Submits an image generation task with FLUX.1 Canny [pro].",
-    "canny_v1_flux_pro_1_0_canny_post",
-)
-_route(
-    "/v1/flux-pro-1.0-depth",
-    DepthInputs,
-    "Generate an image with FLUX.1 Depth [pro] using a control image.",
-    "Submits an image generation task with FLUX.1 Depth [pro].",
-    "depth_v1_flux_pro_1_0_depth_post",
-)
-for _tier in ("pro", "max"):
-    _route(
-        f"/v1/flux-kontext-{_tier}",
-        FluxKontextProInputs,
-        f"Create an image with FLUX.1 Kontext [{_tier}] (legacy, use FLUX.2 [PRO] for editing)",
-        f"Submits an image creation task with FLUX.1 Kontext [{_tier}]. For image editing, "
-        "prefer FLUX.2 [PRO] (/flux-2-pro) or FLUX.2 [FLEX] (/flux-2-flex) which are the "
-        "recommended default models for editing workflows.",
-        f"generate_flux_kontext_{_tier}_v1_flux_kontext_{_tier}_post",
-        tags="Models",
-    )
+for _record in catalog.ENDPOINTS:
+    _route(_record)

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from fluxhost import catalog
 from fluxhost.engine.demo import DEMO_MODEL_NOTE
 from fluxhost.services import Services
 from fluxhost.settings import Settings
 from fluxhost.store.schema import behind_message, schema_head
-from fluxhost.store.tasks import ENDPOINT_KINDS, count_by_state
+from fluxhost.store.tasks import count_by_state
 
 __all__ = ["readiness", "router", "schema_head"]
 
@@ -94,12 +95,12 @@ def served_endpoints(settings: Settings) -> tuple[list[str], dict[str, str]]:
     kinds = configured_kinds(settings)
     served: list[str] = []
     unserved: dict[str, str] = {}
-    for endpoint in ENDPOINT_KINDS:
-        kind = settings.endpoint_kind(endpoint)
+    for record in catalog.ENDPOINTS:
+        kind = settings.endpoint_kind(record.name)
         if kind in kinds:
-            served.append(f"/v1/{endpoint}")
+            served.append(record.path)
         else:
-            unserved[f"/v1/{endpoint}"] = kind
+            unserved[record.path] = kind
     return served, unserved
 
 

@@ -1,0 +1,81 @@
+"""One generation endpoint, as every layer needs it: its route, request model and image fields,
+the kind it runs on, how it is sized and its defaults. Frozen: the catalog is data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from fluxhost.kinds import pipelines_for
+from fluxhost.wire.base_inputs import BaseGenerationInputs
+from fluxhost.wire.inputs import GenerationInputs
+
+# How an endpoint's output size is decided (fluxhost.planning):
+# - "request": the request's width x height;
+# - "ultra": its aspect_ratio at FLUXHOST_ULTRA_MEGAPIXELS, with ultra's steps and guidance
+#   (raw mode caps the guidance);
+# - "kontext": its aspect_ratio, else the aspect of the first input image given (`size_from`),
+#   else 1:1, at FLUXHOST_KONTEXT_MEGAPIXELS, with Kontext's steps and guidance;
+# - "input": the first input image given (`size_from`), fitted to the API's 256..1440 bounds.
+Sizing = Literal["request", "ultra", "kontext", "input"]
+# A request body: finetuned (names a finetune) or base.
+RequestModel = type[GenerationInputs] | type[BaseGenerationInputs]
+# Request fields that become plan fields of their own (e.g. canny thresholds, expand's
+# padding): params -> Plan keyword arguments.
+Extras = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def no_extras(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # the route is /v1/<name>; also the task's `endpoint` column
+    model: RequestModel  # the request body (wire/)
+    kind: str  # the pipeline kind it runs on unless FLUXHOST_ENDPOINT_KINDS moves it
+    sizing: Sizing
+    # The route's documentation: the contract's words verbatim (tests/wire compares them).
+    summary: str
+    description: str
+    operation_id: str
+    tag: str = "Tasks"
+    # The body's base64 image fields, in the order the request model has them.
+    image_fields: tuple[str, ...] = ()
+    # Those the contract also allows as http(s) URLs (this server does not fetch them).
+    url_fields: frozenset[str] = frozenset()
+    # Those that only qualify another image (a fill's mask): not counted as input megapixels.
+    uncounted_fields: frozenset[str] = frozenset()
+    # The input images the output size follows ("input" and "kontext" sizing): the first given.
+    size_from: tuple[str, ...] = ()
+    # Steps and guidance where the request leaves them null (or has no such fields); None: the
+    # request always carries both (the finetuned endpoints).
+    steps_guidance: tuple[int, float] | None = None
+    output_format: str = "jpeg"  # where the request leaves it null
+    extras: Extras = field(default=no_extras)
+
+    @property
+    def path(self) -> str:
+        return f"/v1/{self.name}"
+
+    @property
+    def pipelines(self) -> tuple[str, ...]:
+        """The pipelines that can serve it: FLUXHOST_ENDPOINT_KINDS may move it only to a
+        kind that runs one of these."""
+        return pipelines_for(self.kind)
+
+    @property
+    def finetuned(self) -> bool:
+        """Runs a finetune the request names (ownership checked at submit: 404 otherwise)."""
+        return issubclass(self.model, GenerationInputs)
+
+    @property
+    def method(self) -> str:
+        """Its SDK method: "flux-pro-1.1" -> "flux_pro_1_1"."""
+        return method_name(self.name)
+
+
+def method_name(endpoint: str) -> str:
+    """The SDK method of an endpoint name: "flux-pro-1.1" -> "flux_pro_1_1"."""
+    return endpoint.replace("-", "_").replace(".", "_")
