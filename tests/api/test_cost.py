@@ -178,6 +178,29 @@ def test_output_size_is_what_the_worker_renders(settings: Settings, endpoint: st
                                                                             req.height)
 
 
+@pytest.mark.parametrize(("endpoint", "kind", "images"), [
+    ("flux-kontext-pro", "base", {"input_image": raw_png((400, 200))}),
+    ("flux-pro-1.0-fill", "myfill", {"image": raw_png((600, 300), "RGBA", (0, 0, 0, 0))}),
+    ("flux-pro-1.0-canny", "mycanny", {"control_image": raw_png((300, 500))}),
+])
+def test_output_size_follows_the_endpoint_on_another_kind(endpoint: str, kind: str,
+                                                          images: dict[str, bytes]) -> None:
+    """An endpoint moved by FLUXHOST_ENDPOINT_KINDS (to an operator-defined kind, or Kontext to
+    base) renders at its own endpoint's size rule: the figure says so too."""
+    from fluxhost.api.pricing import image_sizes, output_size
+    from fluxhost.planning import plan
+    from fluxhost.store.tasks import INPUTS_PARAM
+    from fluxhost.worker.requests import engine_request
+
+    models = {"base": "b", "myfill": {"pipeline": "fill", "source": "f"},
+              "mycanny": {"pipeline": "canny", "source": "c"}}
+    moved = Settings(_env_file=None, models=models,  # type: ignore[call-arg]
+                     endpoint_kinds={endpoint: kind}, kontext_megapixels=0.0625)
+    stored = {"seed": 1, INPUTS_PARAM: {name: f"b/{name}" for name in images}}
+    req = engine_request(plan(endpoint, stored, moved), images, None)
+    assert output_size(endpoint, stored, image_sizes(images), moved) == (req.width, req.height)
+
+
 def test_base_endpoints_report_their_figures(client: TestClient, tenant: Tenant) -> None:
     def base(path: str, **body: Any) -> dict[str, Any]:
         r = client.post(path, headers=tenant.headers, json={"prompt": "a cat", **body})
