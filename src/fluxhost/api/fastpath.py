@@ -1,8 +1,8 @@
 """The submit fast path: POSTs to the generation endpoints go straight to their handlers.
 
 FastAPI's routing and per-request machinery cost more than the submission itself, so this ASGI
-layer dispatches those five exact paths directly: about 1.5x the submit throughput of the same
-server without it (bench/overhead.py measures both in one run). The routes
+layer dispatches those exact paths (one per catalog endpoint) directly: about 1.5x the submit
+throughput of the same server without it (bench/overhead.py measures both in one run). The routes
 stay registered with FastAPI for /openapi.json and /docs; the handlers are the same functions,
 and errors become responses through the same `error_response` as everywhere else."""
 
