@@ -118,7 +118,8 @@ def main() -> None:
     if args.worker:
         worker_main()
         return
-    from fluxhost.engine.devmodels import ensure_dev_model_set, make_dev_lora
+    from fluxhost.engine.devmodels import ensure_dev_model_set
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
 
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)

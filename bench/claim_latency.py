@@ -56,7 +56,13 @@ class StandInEngine:
     def resident_loras(self) -> frozenset[str]:
         return frozenset()
 
-    def text_to_image(self, req: Any, **_: Any) -> Any:
+    def retry_failed_loads(self) -> None:
+        return None
+
+    def forget_lora(self, key: str) -> None:
+        return None
+
+    def run(self, req: Any, **_: Any) -> Any:
         from PIL import Image
 
         return Image.new("RGB", (8, 8))

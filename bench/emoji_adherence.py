@@ -32,7 +32,7 @@ def load(args: argparse.Namespace) -> tuple[Any, adherence.Reference]:
     import torch
     from diffusers import FluxPipeline
 
-    from fluxhost.engine._hf import set_offline_env
+    from fluxhost.engine.hf import set_offline_env
 
     set_offline_env()
     if args.work is not None:

@@ -44,7 +44,7 @@ def main() -> None:
     import torch
     from diffusers import FluxPipeline
 
-    from fluxhost.engine._hf import set_offline_env
+    from fluxhost.engine.hf import set_offline_env
     from fluxhost.training.emoji.export import generate
 
     set_offline_env()

@@ -62,7 +62,8 @@ def main() -> None:
     report("import pipeline/model classes (lazy modules)", [time.perf_counter() - start])
 
     from fluxhost.engine import Engine, LoraSpec, TextToImage
-    from fluxhost.engine.devmodels import ensure_dev_model_set, make_dev_lora
+    from fluxhost.engine.devmodels import ensure_dev_model_set
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
     from fluxhost.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -101,7 +102,7 @@ def main() -> None:
 
         def t2i(width: int, height: int, steps: int, lora: LoraSpec | None = None) -> float:
             req = TextToImage("a photo of a cat", width, height, steps, 3.5, 0, lora)
-            return timed(lambda: engine.text_to_image(req))
+            return timed(lambda: engine.run(req))
 
         t2i(256, 256, 4)  # warm-up
         report("text_to_image 256x256 4 steps", [t2i(256, 256, 4) for _ in range(args.repeat)])
@@ -124,7 +125,7 @@ def main() -> None:
 
             req = TextToImage("a photo of a cat", 1024, 768, 40, 3.5, 0)
             begin = time.perf_counter()
-            engine.text_to_image(req, on_step=on_step)
+            engine.run(req, on_step=on_step)
             end = time.perf_counter()
             per_step = [b - a for a, b in itertools.pairwise(steps)]
             report("  per denoising step at 1024x768", per_step)
@@ -149,12 +150,12 @@ def bench_other_kinds(engine: Any, repeat: int) -> None:
     mask = Image.new("L", (256, 256))
     mask.paste(255, (64, 64, 192, 192))
     runs: dict[str, Callable[[], object]] = {
-        "fill": lambda: engine.fill(Fill("a cat", image, mask, 256, 256, 4, 30.0, 0)),
-        "canny": lambda: engine.control(Control("canny", "a cat", image, 256, 256, 4, 30.0, 0)),
-        "depth (+ depth map)": lambda: engine.control(
+        "fill": lambda: engine.run(Fill("a cat", image, mask, 256, 256, 4, 30.0, 0)),
+        "canny": lambda: engine.run(Control("canny", "a cat", image, 256, 256, 4, 30.0, 0)),
+        "depth (+ depth map)": lambda: engine.run(
             Control("depth", "a cat", image, 256, 256, 4, 10.0, 0)
         ),
-        "redux image prompt 1.0": lambda: engine.text_to_image(
+        "redux image prompt 1.0": lambda: engine.run(
             TextToImage("a cat", 256, 256, 4, 3.5, 0, image_prompt=ImagePrompt(image, 1.0))
         ),
     }

@@ -27,7 +27,7 @@ def requests_per_second(engine: Any, req: Any, loras: list[Any], n: int) -> floa
 
     started = time.perf_counter()
     for i in range(n):
-        engine.text_to_image(replace(req, lora=loras[i % len(loras)], seed=i))
+        engine.run(replace(req, lora=loras[i % len(loras)], seed=i))
     return n / (time.perf_counter() - started)
 
 
@@ -42,11 +42,11 @@ def cold_start(settings: Any, kind: str) -> float:
                               "guidance": 3.0, "seed": 0}
     started = time.perf_counter()
     if kind == "base":
-        engine.text_to_image(TextToImage(**common))
+        engine.run(TextToImage(**common))
     elif kind == "fill":
-        engine.fill(Fill(image=image, mask=mask, **common))
+        engine.run(Fill(image=image, mask=mask, **common))
     else:
-        engine.control(Control(kind=kind, control_image=image, **common))  # type: ignore[arg-type]
+        engine.run(Control(kind=kind, control_image=image, **common))  # type: ignore[arg-type]
     return time.perf_counter() - started
 
 
@@ -56,7 +56,8 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from fluxhost.engine import Engine, LoraSpec, TextToImage
-    from fluxhost.engine.devmodels import ensure_dev_model_set, make_dev_lora
+    from fluxhost.engine.devmodels import ensure_dev_model_set
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
     from fluxhost.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -70,7 +71,7 @@ def main() -> None:
         engine = Engine(settings)
         req = TextToImage(prompt="bench", width=256, height=256, steps=4, guidance=3.0, seed=0)
         for lora in loras:  # warm: every adapter resident, the pipeline loaded
-            engine.text_to_image(TextToImage(**{**req.__dict__, "lora": lora}))
+            engine.run(TextToImage(**{**req.__dict__, "lora": lora}))
         single, cycling = [], []
         for _ in range(3):  # interleaved rounds, so drift hits both alike
             single.append(requests_per_second(engine, req, loras[:1], args.requests))

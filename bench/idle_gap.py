@@ -73,8 +73,8 @@ def one_mode(engine: Any, guard: Any, root: Path, lora: Path, *, overlap: bool, 
                        base_url="http://x", webhook_url=None, webhook_secret=None,
                        active_limit=tasks)
            for i in range(tasks)]
-    recorder = Recorder(type(engine).text_to_image.__get__(engine))
-    engine.text_to_image = recorder
+    recorder = Recorder(type(engine).run.__get__(engine))
+    engine.run = recorder
     worker = Worker(svc, engine, guard=guard)
     wake = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(wake,), daemon=True)
@@ -87,7 +87,7 @@ def one_mode(engine: Any, guard: Any, root: Path, lora: Path, *, overlap: bool, 
         worker.stopping.set()
         wake.set()
         thread.join(30)
-        del engine.text_to_image
+        del engine.run
         svc.store.dispose()
     statuses = {get_task(svc.store, i).status for i in ids}  # type: ignore[union-attr]
     assert statuses == {"Ready"}, statuses
@@ -112,7 +112,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from fluxhost.engine import Engine
-    from fluxhost.engine.devmodels import ensure_dev_model_set, make_dev_lora
+    from fluxhost.engine.devmodels import ensure_dev_model_set
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
     from fluxhost.moderation.images import default_classifier
     from fluxhost.settings import Settings
     from fluxhost.worker.guard import Guard

@@ -61,7 +61,7 @@ def main() -> None:
         engine = Engine(settings)
         engine.load("kontext")  # builds the dev set, loads the shared parts + Kontext
         loaded = time.perf_counter() - t0
-        engine.kontext(Kontext(images=(noise(SIZE, SIZE),), width=SIZE, height=SIZE,
+        engine.run(Kontext(images=(noise(SIZE, SIZE),), width=SIZE, height=SIZE,
                                guidance=2.5, **common))
         first = time.perf_counter() - t0
         print(f"cold start to the first Kontext image: {first * 1000:.0f} ms "
@@ -74,26 +74,26 @@ def main() -> None:
         control = Control(kind="canny", control_image=image, width=SIZE, height=SIZE,
                           guidance=30.0, **common)
         cases: dict[str, Callable[[], object]] = {
-            "text to image (pro-1.1/pro/dev/ultra)": lambda: engine.text_to_image(
+            "text to image (pro-1.1/pro/dev/ultra)": lambda: engine.run(
                 TextToImage(width=SIZE, height=SIZE, guidance=3.0, **common)),
-            "fill": lambda: engine.fill(
+            "fill": lambda: engine.run(
                 Fill(image=image, mask=mask, width=SIZE, height=SIZE, guidance=60.0, **common)),
-            "expand (192x192 + 32 px each side)": lambda: engine.expand(
+            "expand (192x192 + 32 px each side)": lambda: engine.run(
                 Expand(image=noise(192, 192), top=32, bottom=32, left=32, right=32, width=SIZE,
                        height=SIZE, guidance=60.0, **common)),
-            "canny (control_image)": lambda: engine.control(control),
-            "canny (preprocessed_image)": lambda: engine.control(
+            "canny (control_image)": lambda: engine.run(control),
+            "canny (preprocessed_image)": lambda: engine.run(
                 Control(**{**control.__dict__, "preprocessed": True})),
-            "depth (control_image)": lambda: engine.control(
+            "depth (control_image)": lambda: engine.run(
                 Control(**{**control.__dict__, "kind": "depth", "guidance": 15.0})),
-            "depth (preprocessed_image)": lambda: engine.control(
+            "depth (preprocessed_image)": lambda: engine.run(
                 Control(**{**control.__dict__, "kind": "depth", "guidance": 15.0,
                            "preprocessed": True})),
         }
         for n in (0, 1, 4):
             refs = tuple(noise(SIZE, SIZE) for _ in range(n))
             cases[f"kontext, {n} reference image(s)"] = (
-                lambda refs=refs: engine.kontext(  # type: ignore[misc]
+                lambda refs=refs: engine.run(  # type: ignore[misc]
                     Kontext(images=refs, width=SIZE, height=SIZE, guidance=2.5, **common)))
         print(f"engine time per request at {SIZE}x{SIZE}, {args.steps} steps "
               "(after one warm-up run each):")

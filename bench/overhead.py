@@ -5,7 +5,7 @@ it queued behind other tasks' engine work (at 8 in flight one worker is busy wit
 
     overhead = (finished_at - submit_sent) - engine - max(0, worker_free_at - created_at)
 
-`engine` is the worker's own measurement of `Engine.text_to_image` for that very task (it logs
+`engine` is the worker's own measurement of `Engine.run` for that very task (it logs
 `engine_ms`), `finished_at`/`created_at` come from the task row, `submit_sent` from the client.
 So overhead holds the HTTP submit, validation, the insert, the wake-up, the claim, the LoRA
 lookup, JPEG encoding, the blob write and the finishing transaction.
@@ -56,7 +56,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def provision(node: Node) -> tuple[str, str]:
-    from fluxhost.engine.devmodels import ensure_dev_model_set, make_dev_lora
+    from fluxhost.engine.devmodels import ensure_dev_model_set
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
 
     ensure_dev_model_set(node.dev_model_dir)
     lora = node.data_dir / "bench-lora.safetensors"

@@ -68,7 +68,7 @@ def services(settings: Settings) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def dev_lora_file(dev_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fluxhost.engine.devmodels import make_dev_lora
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
 
     out = tmp_path_factory.mktemp("lora") / "dev-lora.safetensors"
     make_dev_lora(dev_model_dir / "base", out, seed=1234)
@@ -82,7 +82,7 @@ def other_base_checkpoint(dev_model_dir: Path, tmp_path_factory: pytest.TempPath
     save_pretrained so the stock diffusers loader reads it."""
     import shutil
 
-    from fluxhost.engine.devmodels import build_transformer
+    from fluxhost.engine.families.flux1.dev_components import build_transformer
 
     out = tmp_path_factory.mktemp("other-checkpoint") / "my-flux"
     shutil.copytree(dev_model_dir / "base", out)

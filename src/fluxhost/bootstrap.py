@@ -41,7 +41,7 @@ def ensure_dev_setup(svc: Services, with_finetune: bool = True) -> DevSetup:
 
 
 def _make_dev_finetune(svc: Services, key_id: int) -> str:
-    from fluxhost.engine.devmodels import make_dev_lora
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
     from fluxhost.engine.modelset import resolve_model_set
     from fluxhost.finetunes import import_lora
 

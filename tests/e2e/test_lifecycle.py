@@ -144,6 +144,6 @@ def test_strength_zero_is_the_base_model(deployment: Deployment, dev_model_dir: 
     tid = d.submit(seed=21, output_format="png", prompt="base", finetune_strength=0).json()["id"]
     served, _ = image_of(d, wait_for(d.client, tid))
     engine = Engine(Settings(_env_file=None, dev_model_dir=dev_model_dir))  # type: ignore[call-arg]
-    direct = engine.text_to_image(TextToImage(prompt="base", width=256, height=256, steps=4,
+    direct = engine.run(TextToImage(prompt="base", width=256, height=256, steps=4,
                                               guidance=2.5, seed=21))
     assert np.array_equal(served, np.asarray(direct.convert("RGB")).astype(np.int16))

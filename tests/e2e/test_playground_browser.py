@@ -177,8 +177,8 @@ def test_banner_key_and_text_to_image(deployment: Deployment, browser: Browser) 
 @pytest.fixture
 def emoji_deployment(tmp_path: Path, dev_model_dir: Path) -> Iterator[Deployment]:
     """The server as `make serve` runs it (the emoji64 demo set), its key owning a finetune."""
-    from fluxhost.engine.demo import DEMO_ROOT
-    from fluxhost.engine.devmodels import make_dev_lora
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
+    from fluxhost.shipped import DEMO_ROOT
 
     n = Node(data_dir=tmp_path / "emoji", dev_model_dir=dev_model_dir,
              extra_env={"FLUXHOST_MODEL_SET": "emoji"})

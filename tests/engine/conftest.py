@@ -64,14 +64,14 @@ def engine(engine_settings: Settings, dev_set: dict[str, Path]) -> Engine:
 
 @pytest.fixture(scope="session")
 def lora_file(dev_set: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fluxhost.engine.devmodels import make_dev_lora
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
 
     return make_dev_lora(dev_set["base"], tmp_path_factory.mktemp("loras") / "a.safetensors")
 
 
 @pytest.fixture(scope="session")
 def lora_file_b(dev_set: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fluxhost.engine.devmodels import make_dev_lora
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
 
     out = tmp_path_factory.mktemp("loras-b") / "b.safetensors"
     return make_dev_lora(dev_set["base"], out, seed=1)
@@ -92,7 +92,7 @@ def generate(engine: Engine, make_request: MakeRequest) -> Generate:
     """Pixels as int16, so that differences of uint8 values don't wrap."""
 
     def run(seed: int = 0, lora: LoraSpec | None = None, eng: Engine | None = None) -> np.ndarray:
-        image = (eng or engine).text_to_image(make_request(seed, lora))
+        image = (eng or engine).run(make_request(seed, lora))
         return np.asarray(image).astype(np.int16)
 
     return run

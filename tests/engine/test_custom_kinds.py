@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fluxhost.engine import Control, Engine, TextToImage
+from fluxhost.engine.families.flux1.control import control_image
 from fluxhost.settings import Settings
 from fluxhost.worker.kinds import served_kinds
 
@@ -35,7 +36,7 @@ def engine(make_engine_settings: Callable[..., Settings], tmp_path_factory: pyte
 def _t2i(engine: Engine, kind: str) -> np.ndarray:
     req = TextToImage(prompt="a red fox", width=SIZE, height=SIZE, steps=STEPS, guidance=3.5,
                       seed=7, kind=kind)
-    return np.asarray(engine.text_to_image(req)).astype(np.int16)
+    return np.asarray(engine.run(req)).astype(np.int16)
 
 
 def test_custom_kinds_are_available_and_claimed(engine: Engine) -> None:
@@ -66,10 +67,10 @@ def test_a_custom_control_kind_preprocesses_like_its_pipeline(
     def control(kind: str) -> np.ndarray:
         req = Control(kind=kind, prompt="a cat", control_image=pattern_image, width=SIZE,
                       height=SIZE, steps=STEPS, guidance=10.0, seed=0)
-        assert np.array_equal(np.asarray(engine.control_image(req)),
-                              np.asarray(engine.control_image(
+        assert np.array_equal(np.asarray(control_image(engine, req)),
+                              np.asarray(control_image(engine, 
                                   Control(**{**req.__dict__, "kind": "canny"}))))
-        return np.asarray(engine.control(req))
+        return np.asarray(engine.run(req))
 
     # Canny edges made the same way, the same weights: the same image.
     assert np.array_equal(control("edges"), control("canny"))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from fluxhost.engine.demo import DEMO_ROOT
+from fluxhost.shipped import DEMO_ROOT
 from fluxhost.training.emoji import adherence
 
 N_PROMPTS = 24

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from fluxhost.engine import Engine, TextToImage
-from fluxhost.engine.demo import DEMO_ROOT, MANIFEST, ServedPipeline
+from fluxhost.engine.demo import MANIFEST, ServedPipeline
 from fluxhost.settings import Settings
+from fluxhost.shipped import DEMO_ROOT
 
 STEPS = 12
 
@@ -67,7 +68,7 @@ def test_settings_select_the_shipped_set() -> None:
 
 
 def test_generates_an_emoji_on_white_at_64(demo_engine: Engine) -> None:
-    image = demo_engine.text_to_image(request("red apple"))
+    image = demo_engine.run(request("red apple"))
     assert image.size == (64, 64)
     assert isinstance(demo_engine.load("base"), ServedPipeline)
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
@@ -78,23 +79,23 @@ def test_generates_an_emoji_on_white_at_64(demo_engine: Engine) -> None:
 
 
 def test_api_sizes_are_the_native_image_scaled_up(demo_engine: Engine) -> None:
-    small = demo_engine.text_to_image(request("grinning face", 64, seed=3))
-    large = demo_engine.text_to_image(request("grinning face", 256, seed=3))
+    small = demo_engine.run(request("grinning face", 64, seed=3))
+    large = demo_engine.run(request("grinning face", 256, seed=3))
     assert large.size == (256, 256)
     expected = small.resize((256, 256), Image.Resampling.LANCZOS)
     assert np.array_equal(np.asarray(large), np.asarray(expected))
 
 
 def test_prompts_steer_the_image(demo_engine: Engine) -> None:
-    a = np.asarray(demo_engine.text_to_image(request("red heart")), dtype=np.float32)
-    b = np.asarray(demo_engine.text_to_image(request("blue heart")), dtype=np.float32)
+    a = np.asarray(demo_engine.run(request("red heart")), dtype=np.float32)
+    b = np.asarray(demo_engine.run(request("blue heart")), dtype=np.float32)
     # Same seed, different words: different pictures.
     assert np.abs(a - b).mean() > 5
 
 
 def test_other_aspect_ratios_are_letterboxed_on_white(demo_engine: Engine) -> None:
-    square = demo_engine.text_to_image(request("rocket", 256, seed=5))
-    wide = demo_engine.text_to_image(
+    square = demo_engine.run(request("rocket", 256, seed=5))
+    wide = demo_engine.run(
         TextToImage(prompt="rocket", width=512, height=256, steps=STEPS, guidance=4.0, seed=5))
     assert wide.size == (512, 256)
     pixels = np.asarray(wide)

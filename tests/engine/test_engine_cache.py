@@ -22,14 +22,14 @@ def test_resident_adapter_is_not_read_again(engine_settings: Settings, dev_set: 
     copy = tmp_path / "ft.safetensors"
     shutil.copy(lora_file, copy)
     lora = LoraSpec(key="ft-resident", path=copy, strength=1.0)
-    first = engine.text_to_image(make_request(seed=1, lora=lora))
+    first = engine.run(make_request(seed=1, lora=lora))
     copy.unlink()  # from now on, any read of the file would fail
-    again = engine.text_to_image(make_request(seed=1, lora=lora))
+    again = engine.run(make_request(seed=1, lora=lora))
     assert list(first.getdata()) == list(again.getdata())
 
     engine.forget_lora("ft-resident")  # its finetune was deleted: evicted everywhere
     with pytest.raises(InvalidLora, match="does not exist"):
-        engine.text_to_image(make_request(seed=1, lora=lora))
+        engine.run(make_request(seed=1, lora=lora))
 
 
 def test_memory_budget_unloads_least_recently_used(make_engine_settings: MakeSettings,
@@ -45,7 +45,7 @@ def test_memory_budget_unloads_least_recently_used(make_engine_settings: MakeSet
     assert engine.loaded_kinds() == {"base", "canny"}  # fill went
     assert engine.shared_components() == shared  # text encoders and VAE stay
     image = Image.new("RGB", (64, 64), (9, 9, 9))
-    out = engine.fill(Fill(prompt="p", image=image, mask=Image.new("L", (64, 64), 255),
+    out = engine.run(Fill(prompt="p", image=image, mask=Image.new("L", (64, 64), 255),
                            width=64, height=64, steps=2, guidance=30, seed=0))
     assert out.size == (64, 64)  # reloaded on demand
     assert engine.loaded_kinds() == {"canny", "fill"}

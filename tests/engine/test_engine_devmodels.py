@@ -13,14 +13,14 @@ from safetensors.torch import load_file
 
 from fluxhost.engine import DEV_MODEL_WARNING, Engine
 from fluxhost.engine.devmodels import (
-    DEPTH_ESTIMATOR,
     DEV_KINDS,
     MARKER_NAME,
     _install,
     ensure_dev_model_set,
     is_complete,
-    make_dev_lora,
 )
+from fluxhost.engine.families.flux1.dev import make_dev_lora
+from fluxhost.kinds import DEPTH_ESTIMATOR_KEY as DEPTH_ESTIMATOR
 from fluxhost.settings import Settings
 
 

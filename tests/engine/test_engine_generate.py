@@ -15,7 +15,7 @@ Generate = Callable[..., np.ndarray]
 
 
 def test_image_shape(engine: Engine, make_request: Callable[..., TextToImage]) -> None:
-    image = engine.text_to_image(make_request())
+    image = engine.run(make_request())
     assert image.size == (256, 256) and image.mode == "RGB"
 
 
@@ -29,19 +29,19 @@ def test_different_seed_different_pixels(generate: Generate, base_pixels: np.nda
 
 def test_other_size(engine: Engine) -> None:
     req = TextToImage(prompt="x", width=128, height=192, steps=2, guidance=3.5, seed=0)
-    assert engine.text_to_image(req).size == (128, 192)
+    assert engine.run(req).size == (128, 192)
 
 
 @pytest.mark.parametrize(("width", "height"), [(250, 256), (256, 0), (8, 256)])
 def test_rejects_sizes_the_pipeline_would_round(engine: Engine, width: int, height: int) -> None:
     req = TextToImage(prompt="x", width=width, height=height, steps=2, guidance=3.5, seed=0)
     with pytest.raises(ValueError, match="multiple of 16"):
-        engine.text_to_image(req)
+        engine.run(req)
 
 
 def test_progress_once_per_step(engine: Engine, make_request: Callable[..., TextToImage]) -> None:
     calls: list[tuple[int, int]] = []
-    engine.text_to_image(make_request(), on_step=lambda done, total: calls.append((done, total)))
+    engine.run(make_request(), on_step=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
@@ -53,7 +53,7 @@ def test_should_stop_interrupts(
 ) -> None:
     calls: list[int] = []
     with pytest.raises(Interrupted) as info:
-        engine.text_to_image(
+        engine.run(
             make_request(),
             on_step=lambda done, _total: calls.append(done),
             should_stop=lambda: len(calls) >= 2,
@@ -62,7 +62,7 @@ def test_should_stop_interrupts(
 
     # Stopping before the first step runs nothing.
     with pytest.raises(Interrupted):
-        engine.text_to_image(
+        engine.run(
             make_request(), on_step=lambda *_: calls.append(-1), should_stop=lambda: True
         )
     assert calls == [1, 2]
@@ -94,7 +94,7 @@ def test_missing_base_is_reported_without_loading(
     engine = Engine(make_engine_settings(tmp_path, models={"fill": str(tmp_path / "nowhere")}))
     assert engine.available_kinds() == frozenset({"fill"})
     with pytest.raises(MissingPipeline, match="'base'"):
-        engine.text_to_image(make_request())
+        engine.run(make_request())
     assert engine.loaded_kinds() == frozenset()
 
 

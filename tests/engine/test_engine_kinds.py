@@ -20,9 +20,10 @@ from fluxhost.engine import (
     MissingPipeline,
     TextToImage,
 )
-from fluxhost.engine.loading import SHARED_COMPONENTS
+from fluxhost.engine.families.flux1.common import SHARED_COMPONENTS
+from fluxhost.engine.families.flux1.control import control_image
+from fluxhost.engine.families.flux1.redux import image_prompt_embeds
 from fluxhost.engine.preprocess import canny_edges, depth_map
-from fluxhost.engine.redux import image_prompt_embeds
 from fluxhost.settings import Settings
 
 SIZE = 256
@@ -47,7 +48,7 @@ def _t2i(engine: Engine, image_prompt: ImagePrompt | None = None, prompt: str = 
         seed=0,
         image_prompt=image_prompt,
     )
-    return _px(engine.text_to_image(req))
+    return _px(engine.run(req))
 
 
 # --- fill ---------------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ def test_fill_keeps_unmasked_pixels_exactly(
     engine: Engine, make_fill: Callable[..., Fill], pattern_image: Image.Image
 ) -> None:
     req = make_fill()
-    out = engine.fill(req)
+    out = engine.run(req)
     assert out.size == (SIZE, SIZE) and out.mode == "RGB"
     got, src, mask = _px(out), _px(pattern_image), np.asarray(req.mask)
     assert np.array_equal(got[mask == 0], src[mask == 0])
@@ -68,7 +69,7 @@ def test_fill_keeps_unmasked_pixels_exactly(
 def test_fill_resizes_to_the_requested_size(
     engine: Engine, make_fill: Callable[..., Fill], pattern_image: Image.Image
 ) -> None:
-    out = engine.fill(make_fill(width=128, height=192, steps=2))
+    out = engine.run(make_fill(width=128, height=192, steps=2))
     assert out.size == (128, 192)
     # The kept border is the input resized the way the engine documents.
     src = _px(pattern_image.resize((128, 192), Image.Resampling.LANCZOS))
@@ -77,9 +78,9 @@ def test_fill_resizes_to_the_requested_size(
 
 
 def test_fill_is_deterministic_by_seed(engine: Engine, make_fill: Callable[..., Fill]) -> None:
-    first = _px(engine.fill(make_fill(seed=3)))
-    assert np.array_equal(_px(engine.fill(make_fill(seed=3))), first)
-    assert _diff(_px(engine.fill(make_fill(seed=4))), first) > 2
+    first = _px(engine.run(make_fill(seed=3)))
+    assert np.array_equal(_px(engine.run(make_fill(seed=3))), first)
+    assert _diff(_px(engine.run(make_fill(seed=4))), first) > 2
 
 
 # --- control ------------------------------------------------------------------------------------
@@ -100,11 +101,11 @@ def test_canny_edges(pattern_image: Image.Image) -> None:
 def test_control_size_and_determinism(
     engine: Engine, make_control: Callable[..., Control], kind: str
 ) -> None:
-    first = engine.control(make_control(kind, seed=5))
+    first = engine.run(make_control(kind, seed=5))
     assert first.size == (SIZE, SIZE) and first.mode == "RGB"
-    assert np.array_equal(_px(engine.control(make_control(kind, seed=5))), _px(first))
-    assert _diff(_px(engine.control(make_control(kind, seed=6))), _px(first)) > 2
-    other = engine.control(make_control(kind, width=128, height=192, steps=2))
+    assert np.array_equal(_px(engine.run(make_control(kind, seed=5))), _px(first))
+    assert _diff(_px(engine.run(make_control(kind, seed=6))), _px(first)) > 2
+    other = engine.run(make_control(kind, width=128, height=192, steps=2))
     assert other.size == (128, 192)
 
 
@@ -113,17 +114,17 @@ def test_canny_thresholds_change_control_image_and_output(
 ) -> None:
     low = make_control(canny_low=10, canny_high=40)
     high = make_control(canny_low=150, canny_high=400)
-    edges_low = np.asarray(engine.control_image(low))
-    edges_high = np.asarray(engine.control_image(high))
+    edges_low = np.asarray(control_image(engine, low))
+    edges_high = np.asarray(control_image(engine, high))
     assert (edges_low > 0).mean() > (edges_high > 0).mean() + 0.05 > 0.05
-    assert _diff(_px(engine.control(low)), _px(engine.control(high))) > 0.5
+    assert _diff(_px(engine.run(low)), _px(engine.run(high))) > 0.5
 
 
 def test_depth_goes_through_the_estimator(
     engine: Engine, make_control: Callable[..., Control], pattern_image: Image.Image
 ) -> None:
     req = make_control("depth", width=128, height=192)
-    depth = engine.control_image(req)
+    depth = control_image(engine, req)
     assert depth.mode == "RGB" and depth.size == (128, 192)
     values = np.asarray(depth)
     assert np.array_equal(values[..., 0], values[..., 1])
@@ -131,7 +132,7 @@ def test_depth_goes_through_the_estimator(
     assert engine.depth_estimator() is engine.depth_estimator()  # loaded once
     # The map depends on the image.
     flipped = make_control("depth", width=128, height=192, control_image=pattern_image.rotate(90))
-    assert _diff(_px(engine.control_image(flipped)), _px(depth)) > 5
+    assert _diff(_px(control_image(engine, flipped)), _px(depth)) > 5
 
 
 def test_flat_depth_is_black() -> None:
@@ -152,8 +153,8 @@ def test_progress_and_interrupt(
 ) -> None:
     def run(**kw: Any) -> Image.Image:
         if kind == "fill":
-            return engine.fill(make_fill(), **kw)
-        return engine.control(make_control(kind), **kw)
+            return engine.run(make_fill(), **kw)
+        return engine.run(make_control(kind), **kw)
 
     calls: list[tuple[int, int]] = []
     run(on_step=lambda done, total: calls.append((done, total)))
@@ -167,15 +168,15 @@ def test_request_validation(
     engine: Engine, make_fill: Callable[..., Fill], make_control: Callable[..., Control]
 ) -> None:
     with pytest.raises(ValueError, match="multiple of 16"):
-        engine.fill(make_fill(width=100))
+        engine.run(make_fill(width=100))
     with pytest.raises(ValueError, match="steps"):
-        engine.control(make_control(steps=0))
+        engine.run(make_control(steps=0))
     # A kind of another pipeline is refused; a kind nobody configured is missing.
     with pytest.raises(ValueError, match="runs a fill pipeline; this request needs one of: "
                                          "canny, depth"):
-        engine.control(make_control("fill"))
+        engine.run(make_control("fill"))
     with pytest.raises(MissingPipeline, match="'pose'"):
-        engine.control(make_control("pose"))
+        engine.run(make_control("pose"))
 
 
 # --- Redux image prompts ------------------------------------------------------------------------
@@ -240,10 +241,10 @@ def test_missing_kinds(
         with pytest.raises(MissingPipeline, match="'redux'"):
             _t2i(engine, ImagePrompt(pattern_image, strength))
     with pytest.raises(MissingPipeline, match="'fill'"):
-        engine.fill(make_fill())
+        engine.run(make_fill())
     for kind in ("canny", "depth"):
         with pytest.raises(MissingPipeline, match=f"'{kind}'"):
-            engine.control(make_control(kind))
+            engine.run(make_control(kind))
     with pytest.raises(MissingPipeline):
         engine.depth_estimator()
     assert engine.loaded_kinds() == frozenset()

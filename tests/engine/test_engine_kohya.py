@@ -33,7 +33,7 @@ def test_kohya_lora_imports_and_changes_pixels(engine: Engine, make_request: Mak
                                                tmp_path: Path) -> None:
     path = kohya_lora(tmp_path / "kohya.safetensors")
     assert check_lora_file(path) == 12  # accepted by `fluxhost finetunes import`
-    base = np.asarray(engine.text_to_image(make_request(seed=3))).astype(np.int16)
+    base = np.asarray(engine.run(make_request(seed=3))).astype(np.int16)
     lora = LoraSpec(key="kohya-test", path=path, strength=1.0)
-    tuned = np.asarray(engine.text_to_image(make_request(seed=3, lora=lora))).astype(np.int16)
+    tuned = np.asarray(engine.run(make_request(seed=3, lora=lora))).astype(np.int16)
     assert np.abs(base - tuned).mean() > 1.0

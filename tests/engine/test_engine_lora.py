@@ -93,7 +93,8 @@ def test_adapter_names() -> None:
 @pytest.fixture(scope="session")
 def x_embedder_lora(dev_set: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A base LoRA that also targets x_embedder, the layer that is wider in fill/control."""
-    from fluxhost.engine.devmodels import LORA_TARGET_MODULES, make_dev_lora
+    from fluxhost.engine.families.flux1.common import LORA_TARGET_MODULES
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
 
     out = tmp_path_factory.mktemp("loras-x") / "x.safetensors"
     return make_dev_lora(
@@ -112,9 +113,9 @@ def test_base_lora_applies_to_other_kinds(
 ) -> None:
     def run(lora: LoraSpec | None = None) -> np.ndarray:
         if kind == "fill":
-            image = engine.fill(make_fill(lora=lora))
+            image = engine.run(make_fill(lora=lora))
         else:
-            image = engine.control(make_control(kind, lora=lora))
+            image = engine.run(make_control(kind, lora=lora))
         return np.asarray(image).astype(np.int16)
 
     plain = run()
@@ -131,7 +132,7 @@ def test_base_lora_applies_to_other_kinds(
 def test_x_embedder_lora_is_zero_padded(
     engine: Engine, make_fill: Callable[..., Fill], x_embedder_lora: Path
 ) -> None:
-    engine.fill(make_fill(lora=LoraSpec("x", x_embedder_lora, 1.0)))
+    engine.run(make_fill(lora=LoraSpec("x", x_embedder_lora, 1.0)))
     layer = engine.load("fill").transformer.x_embedder
     (weight,) = (a.weight for a in layer.lora_A.values())
     assert weight.shape[1] == 384 and layer.base_layer.weight.shape[1] == 384
@@ -146,7 +147,7 @@ def test_wider_lora_is_refused(
     generate: Generate,
     base_pixels: np.ndarray,
 ) -> None:
-    from fluxhost.engine.devmodels import make_dev_lora
+    from fluxhost.engine.families.flux1.dev import make_dev_lora
 
     # Made on the canny transformer (x_embedder reads 128 channels): a Control LoRA, in effect.
     control_lora = make_dev_lora(

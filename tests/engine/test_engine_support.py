@@ -14,7 +14,6 @@ from PIL import Image
 
 import fluxhost.engine
 from fluxhost.engine import CONTENT_TYPES, encode_image
-from fluxhost.engine.devmodels import DEPTH_ESTIMATOR
 from fluxhost.engine.loading import is_local_source, local_dir
 from fluxhost.engine.modelset import (
     DEFAULT_DEPTH_ESTIMATOR,
@@ -23,6 +22,7 @@ from fluxhost.engine.modelset import (
     torch_device,
     torch_dtype,
 )
+from fluxhost.kinds import DEPTH_ESTIMATOR_KEY as DEPTH_ESTIMATOR
 from fluxhost.settings import Settings
 
 
@@ -112,7 +112,8 @@ def test_import_is_light(tmp_path: Path) -> None:
     src = Path(fluxhost.engine.__file__).resolve().parents[2]
     code = (
         "import sys, fluxhost.engine, fluxhost.engine.types, fluxhost.engine.engine,"
-        " fluxhost.engine.preprocess, fluxhost.engine.redux, fluxhost.engine.modelset;"
+        " fluxhost.engine.preprocess, fluxhost.engine.families.flux1.redux,"
+        " fluxhost.engine.devmodels, fluxhost.engine.modelset;"
         "heavy = {'torch', 'diffusers', 'transformers', 'peft', 'cv2'} & set(sys.modules);"
         "sys.exit(f'imported {sorted(heavy)}' if heavy else 0)"
     )

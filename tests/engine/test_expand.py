@@ -47,7 +47,7 @@ def test_expand_keeps_every_original_pixel(
 ) -> None:
     image = _image(*size)
     top, bottom, left, right = pad
-    out = engine.expand(_expand(image, top=top, bottom=bottom, left=left, right=right,
+    out = engine.run(_expand(image, top=top, bottom=bottom, left=left, right=right,
                                 width=gen[0], height=gen[1]))
     assert out.size == (left + size[0] + right, top + size[1] + bottom)
     px = np.asarray(out)
@@ -60,7 +60,7 @@ def test_expand_keeps_every_original_pixel(
 
 def test_no_padding_returns_the_image_without_generating(engine: Engine) -> None:
     image = _image(64, 48)
-    out = engine.expand(_expand(image))
+    out = engine.run(_expand(image))
     assert np.array_equal(np.asarray(out), np.asarray(image))
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from fluxhost.engine import Engine, Kontext
-from fluxhost.engine.kontext import reference_size, stitch_references
+from fluxhost.engine.families.flux1.references import reference_size, stitch_references
 
 STEPS = 3
 
@@ -37,17 +37,17 @@ def test_kontext_is_a_dev_kind_sharing_the_encoders(engine: Engine) -> None:
 @pytest.mark.parametrize("count", [0, 1, 4])
 def test_kontext_with_0_1_4_references(engine: Engine, count: int) -> None:
     images = tuple(_image(200, 150, seed) for seed in range(count))
-    out = engine.kontext(_kontext(images))
+    out = engine.run(_kontext(images))
     assert out.size == (256, 192) and out.mode == "RGB"
-    again = engine.kontext(_kontext(images))
+    again = engine.run(_kontext(images))
     assert np.array_equal(np.asarray(out), np.asarray(again))  # deterministic per seed
 
 
 def test_references_condition_the_output(engine: Engine) -> None:
-    none = np.asarray(engine.kontext(_kontext()))
-    one = np.asarray(engine.kontext(_kontext((_image(200, 150, 0),))))
-    other = np.asarray(engine.kontext(_kontext((_image(200, 150, 1),))))
-    four = np.asarray(engine.kontext(_kontext(tuple(_image(200, 150, s) for s in range(4)))))
+    none = np.asarray(engine.run(_kontext()))
+    one = np.asarray(engine.run(_kontext((_image(200, 150, 0),))))
+    other = np.asarray(engine.run(_kontext((_image(200, 150, 1),))))
+    four = np.asarray(engine.run(_kontext(tuple(_image(200, 150, s) for s in range(4)))))
     assert not np.array_equal(none, one)
     assert not np.array_equal(one, other)
     assert not np.array_equal(one, four)
@@ -55,7 +55,7 @@ def test_references_condition_the_output(engine: Engine) -> None:
 
 def test_more_than_four_references_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="at most 4"):
-        engine.kontext(_kontext(tuple(_image(32, 32, s) for s in range(5))))
+        engine.run(_kontext(tuple(_image(32, 32, s) for s in range(5))))
 
 
 def test_stitch_places_references_side_by_side_in_order() -> None:

@@ -22,9 +22,8 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 
-import fluxhost.engine.engine as engine_module
+import fluxhost.engine.failures as failures_module
 from fluxhost.engine import Engine
-from fluxhost.engine.devmodels import DEPTH_ESTIMATOR
 from fluxhost.engine.loaderrors import (
     CAUSE_GATED,
     CAUSE_MISSING_DIR,
@@ -34,6 +33,7 @@ from fluxhost.engine.loaderrors import (
     ModelLoadError,
     classify,
 )
+from fluxhost.kinds import DEPTH_ESTIMATOR_KEY as DEPTH_ESTIMATOR
 from fluxhost.settings import Settings
 
 HUB_ID = "fluxhost-tests/never-cached-model"
@@ -214,7 +214,7 @@ def test_idle_retry_after_backoff(engine_for: Callable[..., Engine], dev_model_d
     source.symlink_to(dev_model_dir / "base", target_is_directory=True)
     engine.retry_failed_loads()  # the backoff has not passed: nothing is tried
     assert "base" in engine.load_failures()
-    monkeypatch.setattr(engine_module, "RELOAD_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(failures_module, "RELOAD_RETRY_SECONDS", 0.0)
     source.unlink()
     _load_failure(engine)  # a failure now, with a backoff of zero
     source.symlink_to(dev_model_dir / "base", target_is_directory=True)

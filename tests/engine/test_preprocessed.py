@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fluxhost.engine import Control, Engine
+from fluxhost.engine.families.flux1.control import control_image
 
 
 def _boom(*_args: Any, **_kwargs: Any) -> NoReturn:
@@ -23,15 +24,15 @@ def test_preprocessed_image_skips_preprocessing(
     kind: str,
 ) -> None:
     normal = make_control(kind, seed=3)
-    control_map = engine.control_image(normal)  # edges or depth of the source image
-    expected = np.asarray(engine.control(normal))
+    control_map = control_image(engine, normal)  # edges or depth of the source image
+    expected = np.asarray(engine.run(normal))
 
     monkeypatch.setattr(Engine, "depth_estimator", _boom)
-    monkeypatch.setattr("fluxhost.engine.engine.canny_edges", _boom)
-    monkeypatch.setattr("fluxhost.engine.engine.depth_map", _boom)
+    monkeypatch.setattr("fluxhost.engine.preprocess.canny_edges", _boom)
+    monkeypatch.setattr("fluxhost.engine.preprocess.depth_map", _boom)
     with pytest.raises(AssertionError):  # the spies are live
-        engine.control(normal)
+        engine.run(normal)
 
     pre = make_control(kind, seed=3, control_image=control_map, preprocessed=True)
-    assert np.array_equal(np.asarray(engine.control(pre)), expected)
-    assert engine.control_image(pre) is not None
+    assert np.array_equal(np.asarray(engine.run(pre)), expected)
+    assert control_image(engine, pre) is not None

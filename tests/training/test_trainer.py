@@ -16,12 +16,12 @@ from PIL import Image
 
 from fluxhost.engine import Engine, LoraSpec, TextToImage
 from fluxhost.settings import Settings
+from fluxhost.training.examples import fit_image
+from fluxhost.training.trainables import low_rank
 from fluxhost.training.trainer import (
     TrainingStopped,
     TrainResult,
     TrainSpec,
-    _fit_image,
-    _low_rank,
     default_learning_rate,
     resolution_for,
     train,
@@ -58,7 +58,7 @@ def samples() -> Samples:
 def generate(engine: Engine) -> Generate:
     def run(lora: LoraSpec | None = None) -> np.ndarray:
         req = TextToImage("tok, a red square", 64, 64, steps=2, guidance=3.5, seed=1, lora=lora)
-        return np.asarray(engine.text_to_image(req), dtype=np.float32)
+        return np.asarray(engine.run(req), dtype=np.float32)
 
     return run
 
@@ -239,27 +239,27 @@ def test_low_rank_is_truncated_svd() -> None:
     gen = torch.Generator().manual_seed(0)
     # A rank-3 change is reproduced exactly, and padded with zeros up to the requested rank.
     exact = torch.randn(40, 3, generator=gen) @ torch.randn(3, 24, generator=gen)
-    lora_b, lora_a = _low_rank(exact, 16)
+    lora_b, lora_a = low_rank(exact, 16)
     assert lora_b.shape == (40, 16) and lora_a.shape == (16, 24)
     assert torch.allclose(lora_b @ lora_a, exact, atol=1e-4)
     # Narrower than the rank: all 8 directions kept, the rest zero.
     narrow = torch.randn(8, 30, generator=gen)
-    lora_b, lora_a = _low_rank(narrow, 16)
+    lora_b, lora_a = low_rank(narrow, 16)
     assert torch.allclose(lora_b @ lora_a, narrow, atol=1e-4)
     assert not lora_a[8:].any() and not lora_b[:, 8:].any()
     # A full-rank change: the rank-r truncation's error is the discarded singular values.
     full = torch.randn(32, 32, generator=gen)
-    lora_b, lora_a = _low_rank(full, 4)
+    lora_b, lora_a = low_rank(full, 4)
     s = torch.linalg.svdvals(full)
     assert torch.isclose(torch.linalg.norm(full - lora_b @ lora_a), s[4:].norm(), rtol=1e-4)
 
 
 def test_fit_image_keeps_area_and_aspect() -> None:
-    assert _fit_image(Image.new("RGB", (300, 300)), 64).size == (64, 64)
-    wide = _fit_image(Image.new("RGB", (400, 200)), 64).size
+    assert fit_image(Image.new("RGB", (300, 300)), 64).size == (64, 64)
+    wide = fit_image(Image.new("RGB", (400, 200)), 64).size
     assert wide == (96, 48)  # 2:1, about 64² pixels, multiples of 16
     # Beyond 1:2 the image is centre-cropped to 1:2.
-    assert _fit_image(Image.new("RGB", (100, 1000)), 64).size == (48, 96)
+    assert fit_image(Image.new("RGB", (100, 1000)), 64).size == (48, 96)
 
 
 def test_defaults() -> None:

@@ -41,7 +41,13 @@ class FakeEngine:
     def forget_lora(self, key: str) -> None:
         pass
 
-    def text_to_image(self, req: Any, on_step: Any = None, should_stop: Any = None) -> Any:
+    def resident_loras(self) -> frozenset[str]:
+        return frozenset()
+
+    def retry_failed_loads(self) -> None:
+        pass
+
+    def run(self, req: Any, on_step: Any = None, should_stop: Any = None) -> Any:
         start = time.perf_counter()
         time.sleep(self.seconds)
         self.runs.append((start, time.perf_counter()))

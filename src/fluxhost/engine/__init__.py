@@ -1,13 +1,14 @@
-"""Inference engine: diffusers FLUX pipelines behind `Engine`.
+"""Inference engine: diffusers pipelines behind `Engine.run(request)`, served by the family
+registered for the request's type (`fluxhost.engine.families`).
 
 Importing this package is cheap (no torch/diffusers): the API process uses the request types,
 errors and `encode_image`; torch and diffusers load on the first `Engine.load`.
 """
 
-from fluxhost.engine._hf import drop_torchvision_fallback_warnings
-from fluxhost.engine.devmodels import DEV_MODEL_WARNING
 from fluxhost.engine.encode import CONTENT_TYPES, encode_image
 from fluxhost.engine.engine import Engine
+from fluxhost.engine.hf import drop_torchvision_fallback_warnings
+from fluxhost.engine.modelset import DEV_MODEL_WARNING
 from fluxhost.engine.types import (
     Control,
     EngineError,

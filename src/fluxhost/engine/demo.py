@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "fluxhost-model.json"
-# The demo set in a source checkout: src/fluxhost/engine/demo.py -> <repo>/models/emoji64.
-DEMO_ROOT = Path(__file__).resolve().parents[3] / "models" / "emoji64"
 DEMO_MODEL_NOTE = (
     "emoji64: a demo model at 64x64 trained on emoji, not FLUX. Images are generated at 64x64 "
     "and scaled to the requested size; only the base kind (text to image) is served."

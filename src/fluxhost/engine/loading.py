@@ -1,14 +1,8 @@
 """Load one pipeline kind from a hub id or a local directory with the stock diffusers classes.
 
-Component sharing: every FLUX.1 pipeline BFL released (dev, schnell, Fill, Canny, Depth, Kontext)
-ships the same CLIP-L and T5-XXL text encoders, tokenizers and VAE; only the transformer differs.
-Redux ships none of them, but needs the text encoders to place its image tokens after the T5
-tokens. So the engine loads those components once -- from whichever pipeline it loads first --
-and passes them to `from_pretrained` for every later kind, which then reads only its transformer
-(plus its own scheduler: schedulers keep per-run state, so they are never shared). With
-FLUX.1-dev that saves about 10 GB of bf16 weights per extra kind. The assumption is that all
-configured kinds belong to one family; mixing in a model with different text encoders or VAE is
-not supported.
+Which class loads a pipeline, and which of its components are shared with the other pipelines
+of its model family, is the families' to say (fluxhost.engine.families.pipeline_spec; FLUX.1's
+sharing: fluxhost.engine.families.flux1.common).
 """
 
 from __future__ import annotations
@@ -19,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fluxhost.engine._hf import quiet_progress
+from fluxhost.engine.families import pipeline_spec
+from fluxhost.engine.hf import quiet_progress
 from fluxhost.engine.loaderrors import (
     PIPELINE_INDEX,
     ModelLoadError,
@@ -32,26 +27,6 @@ if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
-
-# Pipeline kind -> diffusers class name (resolved lazily so importing this module stays cheap).
-PIPELINE_CLASSES: dict[str, str] = {
-    "base": "FluxPipeline",
-    "fill": "FluxFillPipeline",
-    "canny": "FluxControlPipeline",
-    "depth": "FluxControlPipeline",
-    "kontext": "FluxKontextPipeline",
-    "redux": "FluxPriorReduxPipeline",
-}
-
-
-# Components the engine loads once and passes to every later pipeline that takes them.
-SHARED_COMPONENTS: tuple[str, ...] = (
-    "text_encoder",
-    "tokenizer",
-    "text_encoder_2",
-    "tokenizer_2",
-    "vae",
-)
 
 
 def local_dir(source: str) -> Path | None:
@@ -88,8 +63,8 @@ def load_pipeline(
     local_files_only=True; hub ids go through the normal hub cache, so users with internet get
     e.g. FLUX.1-dev.
 
-    `shared`: already loaded components (names from SHARED_COMPONENTS) to use instead of loading
-    the pipeline's own; those the pipeline class does not take are ignored.
+    `shared`: already loaded components (the pipeline's PipelineSpec.shared) to use instead of
+    loading the pipeline's own; those the pipeline class does not take are ignored.
 
     Any failure is raised as ModelLoadError naming kind, source and likely cause (the original
     exception chained as its __cause__).
@@ -97,8 +72,8 @@ def load_pipeline(
     import diffusers
 
     try:
-        cls = getattr(diffusers, PIPELINE_CLASSES[pipeline or kind])
-    except KeyError:
+        cls = getattr(diffusers, pipeline_spec(pipeline or kind).class_name)
+    except ValueError:
         raise ValueError(f"unknown pipeline {pipeline or kind!r} (kind {kind!r})") from None
     try:
         return _load(cls, kind, source, dtype=dtype, device=device, shared=shared,
@@ -155,7 +130,7 @@ def _load(
     return pipe
 
 
-def shareable_components(pipe: Any) -> dict[str, Any]:
-    """The SHARED_COMPONENTS `pipe` holds (a Redux pipeline from the hub holds none)."""
-    found = {name: getattr(pipe, name, None) for name in SHARED_COMPONENTS}
+def shareable_components(pipe: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The components of `names` that `pipe` holds (a Redux pipeline from the hub holds none)."""
+    found = {name: getattr(pipe, name, None) for name in names}
     return {name: comp for name, comp in found.items() if comp is not None}

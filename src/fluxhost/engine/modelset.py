@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fluxhost.engine.devmodels import DEPTH_ESTIMATOR, DEV_KINDS, ensure_dev_model_set
-from fluxhost.engine.loading import PIPELINE_CLASSES
+from fluxhost.engine.devmodels import DEV_KINDS, ensure_dev_model_set
+from fluxhost.engine.families import pipeline_names
+from fluxhost.kinds import DEPTH_ESTIMATOR_KEY
 
 if TYPE_CHECKING:
     import torch
@@ -17,6 +18,12 @@ if TYPE_CHECKING:
 # BFL trained FLUX.1-Depth on Depth Anything maps. Override with a "depth_estimator" entry in
 # FLUXHOST_MODELS (hub id or local dir of a transformers depth-estimation model).
 DEFAULT_DEPTH_ESTIMATOR = "depth-anything/Depth-Anything-V2-Small-hf"
+# What the engine says of itself on the dev model set (no models configured).
+DEV_MODEL_WARNING = (
+    "fluxhost is running the DEV MODEL SET: tiny FLUX-family pipelines with RANDOM weights. "
+    "Every image it generates is noise. Set FLUXHOST_MODELS (e.g. "
+    '\'{"base": "black-forest-labs/FLUX.1-dev"}\') to serve real models.'
+)
 
 
 def dev_model_root(settings: Settings) -> Path:
@@ -29,19 +36,19 @@ def configured_kinds(settings: Settings) -> frozenset[str]:
     if not settings.models:
         return DEV_KINDS
     # Other entries (the depth estimator) are models, not pipelines.
-    return frozenset(kind for kind in settings.models
-                     if settings.kind_pipeline(kind) in PIPELINE_CLASSES)
+    pipelines = pipeline_names()
+    return frozenset(kind for kind in settings.models if settings.kind_pipeline(kind) in pipelines)
 
 
 def resolve_model_set(settings: Settings) -> dict[str, str]:
-    """Pipeline kind (or DEPTH_ESTIMATOR) -> hub id or local dir. With no models configured,
+    """Pipeline kind (or DEPTH_ESTIMATOR_KEY) -> hub id or local dir. With no models configured,
     builds (once) and returns the dev model set (DEV_MODEL_DIR, default DATA_DIR/models/dev).
     With a depth pipeline (of any kind), the depth estimator is the configured one or
     DEFAULT_DEPTH_ESTIMATOR."""
     if settings.models:
         sources = settings.model_sources()
         if any(settings.kind_pipeline(kind) == "depth" for kind in sources):
-            sources.setdefault(DEPTH_ESTIMATOR, DEFAULT_DEPTH_ESTIMATOR)
+            sources.setdefault(DEPTH_ESTIMATOR_KEY, DEFAULT_DEPTH_ESTIMATOR)
         return sources
     paths = ensure_dev_model_set(dev_model_root(settings))
     return {kind: str(path) for kind, path in paths.items()}

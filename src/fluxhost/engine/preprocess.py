@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from fluxhost.engine._hf import quiet_progress
+from fluxhost.engine.hf import quiet_progress
 
 if TYPE_CHECKING:
     import torch

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from PIL import Image
+
+# `on_step(done, total)` runs after each denoising step; `should_stop()` is asked then (and
+# before the first step) and a true answer stops the request with Interrupted.
+StepCallback = Callable[[int, int], None]
+StopCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ class Expand:
 class Kontext:
     """FLUX.1 Kontext: generate from the prompt and up to four reference images (RGB; none:
     text to image). Several references are placed side by side into one reference image
-    (fluxhost.engine.kontext.stitch_references) before the pipeline sees them."""
+    (fluxhost.engine.families.flux1.references) before the pipeline sees them."""
 
     prompt: str
     images: tuple[Image.Image, ...]
@@ -124,6 +130,28 @@ class Kontext:
     # The kind whose pipeline runs it: "kontext", or an operator-defined kind running a
     # kontext pipeline (FLUXHOST_MODELS).
     kind: str = "kontext"
+
+
+class Request(Protocol):
+    """The fields every request type shares: what the engine checks and runs any request by.
+    `kind` names the pipeline kind that serves it (see each type's default)."""
+
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def guidance(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def lora(self) -> LoraSpec | None: ...
+    @property
+    def kind(self) -> str: ...
 
 
 class EngineError(Exception):

@@ -52,9 +52,9 @@ def build_dev_processor() -> Any:
     """A `BlipProcessor` built locally: 64px BLIP image processing and a small BERT tokenizer."""
     from transformers import BertTokenizer, BlipProcessor
 
-    from fluxhost.engine.devmodels import _pil_processor_class
+    from fluxhost.engine.hf import pil_processor_class
 
-    image_processor = _pil_processor_class("BlipImageProcessor")(
+    image_processor = pil_processor_class("BlipImageProcessor")(
         size={"height": DEV_IMAGE_SIZE, "width": DEV_IMAGE_SIZE}
     )
     tokenizer = BertTokenizer(vocab=_vocab(), bos_token="[DEC]", model_max_length=64)
@@ -66,7 +66,7 @@ def build_dev_model(vocab: dict[str, int], seed: int = DEV_CAPTIONER_SEED) -> An
     import torch
     from transformers import BlipConfig, BlipForConditionalGeneration
 
-    from fluxhost.engine.devmodels import _seeded
+    from fluxhost.engine.rng import seeded
 
     text_config = {
         "vocab_size": len(vocab),
@@ -100,7 +100,7 @@ def build_dev_model(vocab: dict[str, int], seed: int = DEV_CAPTIONER_SEED) -> An
         projection_dim=DEV_HIDDEN,
         image_text_hidden_size=DEV_HIDDEN,
     )
-    with _seeded(seed):
+    with seeded(seed):
         model = BlipForConditionalGeneration(config)
         # With BERT's std-0.02 init the image reaches the logits through two tiny matrices
         # (cross-attention value and output), so every image got the same caption. Unit-gain

@@ -64,6 +64,17 @@ def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> 
     raise InputError(f"no engine request for pipeline kind {p.kind!r}")
 
 
+def input_images(req: EngineRequest) -> dict[str, Image.Image]:
+    """The input images of an engine request, by their API field names (for moderation)."""
+    if isinstance(req, Fill | Expand):
+        return {"image": req.image}
+    if isinstance(req, Control):
+        return {"preprocessed_image" if req.preprocessed else "control_image": req.control_image}
+    if isinstance(req, Kontext):
+        return dict(zip(KONTEXT_IMAGE_FIELDS, req.images, strict=False))
+    return {"image_prompt": req.image_prompt.image} if req.image_prompt else {}
+
+
 def _kontext_images(inputs: dict[str, bytes]) -> tuple[Image.Image, ...]:
     return tuple(open_image(inputs[name], name).convert("RGB")
                  for name in KONTEXT_IMAGE_FIELDS if name in inputs)

@@ -8,8 +8,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fluxhost.services import Services
 from fluxhost.store import queue
@@ -20,7 +21,11 @@ from fluxhost.worker.guard import Guard
 from fluxhost.worker.kinds import served_kinds
 from fluxhost.worker.unserved import UnservedWatch
 from fluxhost.worker.wakeup import NotifyListener
-from fluxhost.worker.worker import Warmup, Worker
+from fluxhost.worker.warmup import Warmup
+from fluxhost.worker.worker import Worker
+
+if TYPE_CHECKING:
+    from fluxhost.engine.interface import WorkerEngine
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ class Readiness:
 
 class Runtime:
     def __init__(self, services: Services, *, workers: int, dispatch_webhooks: bool = True,
-                 engine_factory: Any = None) -> None:
+                 engine_factory: Callable[[], WorkerEngine] | None = None) -> None:
         self.svc = services
         self.n_workers = workers
         self.dispatch_webhooks = dispatch_webhooks
@@ -60,7 +65,7 @@ class Runtime:
         self.threads: list[threading.Thread] = []
         self.stop_event = threading.Event()
         self.dispatcher: Any = None
-        self.engine: Any = None
+        self.engine: WorkerEngine | None = None
         self.warmup: Warmup | None = None
         prefix = f"{socket.gethostname()}-{os.getpid()}"
         self.name_prefix = prefix
@@ -83,12 +88,12 @@ class Runtime:
         guard = Guard(self.svc.settings)  # upsampler and image classifier: once per process
         if engine is not None:
             self.kinds = served_kinds(self.svc.settings.worker_kinds, engine.available_kinds())
-        for i in range(self.n_workers):
-            worker = Worker(self.svc, engine, name=f"{self.name_prefix}-w{i}", guard=guard,
-                            on_finished=self._wake_dispatcher, warmup=warmup,
-                            kinds=self.kinds)
-            self.workers.append(worker)
-            self._spawn(f"fluxhost-worker-{i}", worker.run_forever, self.svc.task_available)
+            for i in range(self.n_workers):
+                worker = Worker(self.svc, engine, name=f"{self.name_prefix}-w{i}", guard=guard,
+                                on_finished=self._wake_dispatcher, warmup=warmup,
+                                kinds=self.kinds)
+                self.workers.append(worker)
+                self._spawn(f"fluxhost-worker-{i}", worker.run_forever, self.svc.task_available)
         if self.dispatch_webhooks:
             from fluxhost.webhooks import WebhookDispatcher
 
@@ -135,7 +140,7 @@ class Runtime:
             return Readiness(ready=self.n_workers == 0,
                              reason=None if self.n_workers == 0 else "workers not started")
         models = dict.fromkeys(sorted(self.engine.loaded_kinds()), "loaded")
-        failures: dict[str, str] = self.engine.load_failures()
+        failures = dict(self.engine.load_failures())
         if not self.warmup.done.is_set():
             kind = self.warmup.kind or "first"
             models.setdefault(kind, "loading")
@@ -145,7 +150,7 @@ class Runtime:
             return Readiness(False, "; ".join(failures.values()), models)
         return Readiness(True, None, models)
 
-    def _engine(self) -> Any:
+    def _engine(self) -> WorkerEngine:
         if self.engine_factory is not None:
             return self.engine_factory()
         from fluxhost.engine import Engine

@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fluxhost.services import Services
 from fluxhost.store.models import Finetune, Task
@@ -20,12 +20,15 @@ from fluxhost.store.tasks import INPUTS_PARAM
 from fluxhost.worker.blobs import BlobUnavailable, retrying
 from fluxhost.worker.reasons import BLOB_STORE_UNAVAILABLE, client_reason
 
+if TYPE_CHECKING:
+    from fluxhost.engine.interface import TrainingEngine
+
 T = TypeVar("T")
 
 
 def run_training(
     svc: Services,
-    engine: Any,
+    engine: TrainingEngine,
     task: Task,
     on_progress: Callable[[float], None],
     should_stop: Callable[[], bool],

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fluxhost.metrics.process import task_claimed, task_finished
 from fluxhost.services import Services
@@ -32,6 +32,11 @@ from fluxhost.worker.inputs import InputError
 from fluxhost.worker.jobs import Plan, plan
 from fluxhost.worker.postprocess import PostProcessor
 from fluxhost.worker.reasons import BLOB_STORE_UNAVAILABLE, client_reason, describe
+from fluxhost.worker.warmup import Warmup
+
+if TYPE_CHECKING:
+    from fluxhost.engine.interface import WorkerEngine
+    from fluxhost.engine.types import LoraSpec
 
 log = logging.getLogger(__name__)
 
@@ -39,60 +44,11 @@ log = logging.getLogger(__name__)
 # work that makes it (moderation, encoding, blob write), run on the post-processing thread.
 Finishing = Callable[[], queue.Outcome]
 
-# The kind warmed up before claiming: base serves most endpoints (and Redux needs its encoders);
-# a model set without base warms the first kind it has.
-WARM_UP_ORDER = ("base", "fill", "canny", "depth", "kontext")
-
-
-class Warmup:
-    """Loads one pipeline per process before its workers claim tasks: with real weights that
-    takes minutes, and a task should wait in the queue (where another worker may take it), not
-    be claimed here. Every worker calls `run`; the first does the load, the others wait for it.
-    Whether the load worked is the engine's to say (`Engine.load_failures`)."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.done = threading.Event()
-        self._lock = threading.Lock()
-
-    @property
-    def kind(self) -> str | None:
-        kinds = self.engine.available_kinds()
-        builtin = next((k for k in WARM_UP_ORDER if k in kinds), None)
-        # A model set of operator-defined kinds only warms the first of them.
-        return builtin or next((k for k in sorted(kinds) if k != "redux"), None)
-
-    def run(self, owner: str) -> None:
-        with self._lock:
-            if not self.done.is_set():
-                try:
-                    self._load(owner)
-                finally:
-                    self.done.set()
-
-    def _load(self, owner: str) -> None:
-        from fluxhost.engine.types import EngineError
-
-        kind = self.kind
-        if kind is None:
-            return
-        started = time.perf_counter()
-        try:
-            self.engine.load(kind)
-        except EngineError:
-            return  # the engine logged the cause as one line; tasks and /ready report it
-        except Exception:
-            log.exception("could not load the %s pipeline; tasks will report why", kind)
-            return
-        log.info("%s pipeline loaded", kind, extra={
-            "worker": owner, "seconds": round(time.perf_counter() - started, 2)})
-
-
 class Worker:
     def __init__(
         self,
         services: Services,
-        engine: Any,
+        engine: WorkerEngine,
         *,
         name: str | None = None,
         on_finished: Callable[[], None] | None = None,
@@ -134,19 +90,11 @@ class Worker:
                 wake.clear()
         self.post.close()  # handed-off tasks finish before the worker exits
 
-    def _resident_finetunes(self) -> frozenset[str]:
-        """Finetunes whose adapter the engine has loaded: the claim prefers their tasks."""
-        resident = getattr(self.engine, "resident_loras", None)
-        return resident() if resident is not None else frozenset()
-
     def _retry_failed_loads(self) -> None:
         """While idle, let the engine retry loads that failed (on its own backoff), so a fixed
         problem heals -- and /ready turns 200 -- without waiting for a task of that kind."""
-        retry = getattr(self.engine, "retry_failed_loads", None)
-        if retry is None:
-            return
         try:
-            retry()
+            self.engine.retry_failed_loads()
         except Exception:
             log.exception("retrying failed model loads")
 
@@ -161,7 +109,8 @@ class Worker:
             max_attempts=s.max_attempts,
             retention_seconds=s.result_retention_seconds,
             kinds=self.kinds,
-            resident=self._resident_finetunes(),
+            # Finetunes whose adapter the engine has loaded: the claim prefers their tasks.
+            resident=self.engine.resident_loras(),
             affinity=self.affinity,
         )
         if task is None:
@@ -354,7 +303,8 @@ class Worker:
             log.exception("training failed", extra={"task_id": task.id})
             return _error(f"training failed: {describe(exc)}")
 
-    def _lora(self, task: Task, p: Plan, state: dict[str, Any]) -> Any:
+    def _lora(self, task: Task, p: Plan,
+              state: dict[str, Any]) -> LoraSpec | queue.Outcome | None:
         from fluxhost.engine.types import LoraSpec
 
         if task.key_id is None or p.finetune_id is None:  # None: a non-finetuned endpoint
@@ -383,10 +333,9 @@ class Worker:
             inputs[name] = data
         return inputs
 
-    def _generate(self, task: Task, p: Plan, lora: Any,
+    def _generate(self, task: Task, p: Plan, lora: LoraSpec | None,
                   state: dict[str, Any]) -> queue.Outcome | Finishing:
-        from fluxhost.engine.types import Control, Expand, Fill, Kontext
-        from fluxhost.worker.requests import engine_request
+        from fluxhost.worker.requests import engine_request, input_images
 
         start = time.time()
         tolerance = int(task.params.get("safety_tolerance", 2))
@@ -395,13 +344,10 @@ class Worker:
         req = engine_request(p, self._inputs(task, p, state), lora)
         moderator = self.guard.moderator()
         if moderator is not None:
-            reasons = moderator.check_inputs(p.prompt, _images_of(req), tolerance)
+            reasons = moderator.check_inputs(p.prompt, input_images(req), tolerance)
             if reasons:
                 log.info("request moderated", extra={"task_id": task.id, "reasons": reasons})
                 return queue.Outcome("Request Moderated", details={"Moderation Reasons": reasons})
-        methods = {Fill: "fill", Control: "control", Expand: "expand", Kontext: "kontext"}
-        run = getattr(self.engine, methods.get(type(req), "text_to_image"))
-
         def on_step(step: int, total: int) -> None:
             state["progress"] = step / total
 
@@ -409,7 +355,7 @@ class Worker:
             return bool(state["lost"]) or self.abort.is_set()
 
         t0 = time.perf_counter()
-        image = run(req, on_step=on_step, should_stop=should_stop)
+        image = self.engine.run(req, on_step=on_step, should_stop=should_stop)
         state["engine_ms"] = round((time.perf_counter() - t0) * 1000, 3)
         return lambda: self._store_image(task, p, image, moderator, tolerance, start, state)
 
@@ -438,20 +384,6 @@ def _stop(done: threading.Event, beat: threading.Thread) -> None:
     """Stop a task's heartbeat (its task is finished, dropped or released)."""
     done.set()
     beat.join()
-
-
-def _images_of(req: Any) -> dict[str, Any]:
-    """The input images of an engine request, by their API field names (for moderation)."""
-    from fluxhost.engine.types import Control, Expand, Fill, Kontext
-    from fluxhost.worker.jobs import KONTEXT_IMAGE_FIELDS
-
-    if isinstance(req, Fill | Expand):
-        return {"image": req.image}
-    if isinstance(req, Control):
-        return {"preprocessed_image" if req.preprocessed else "control_image": req.control_image}
-    if isinstance(req, Kontext):
-        return dict(zip(KONTEXT_IMAGE_FIELDS, req.images, strict=False))
-    return {"image_prompt": req.image_prompt.image} if req.image_prompt else {}
 
 
 def _error(reason: str) -> queue.Outcome:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fluxhost.engine.devmodels import build_clip_tokenizer
+from fluxhost.engine.families.flux1.dev_components import build_clip_tokenizer
 from fluxhost.training.emoji import dataset
 
 T5_MAX_LENGTH = 32

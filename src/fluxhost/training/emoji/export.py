@@ -47,7 +47,7 @@ def build_pipeline(work: Path) -> Any:
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
 
-    from fluxhost.engine.devmodels import FLUX_SCHEDULER_CONFIG
+    from fluxhost.engine.families.flux1.dev_components import FLUX_SCHEDULER_CONFIG
     from fluxhost.training.emoji.encoders import text_pipeline
 
     vae = decoder.trained_vae(work)

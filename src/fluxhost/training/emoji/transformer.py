@@ -116,7 +116,7 @@ def sample_sigmas(n: int, gen: Any) -> Any:
     import torch
     from diffusers.pipelines.flux.pipeline_flux import calculate_shift
 
-    from fluxhost.engine.devmodels import FLUX_SCHEDULER_CONFIG as cfg
+    from fluxhost.engine.families.flux1.dev_components import FLUX_SCHEDULER_CONFIG as cfg
 
     mu = calculate_shift((LATENT_SIDE // 2) ** 2, cfg["base_image_seq_len"],
                          cfg["max_image_seq_len"], cfg["base_shift"], cfg["max_shift"])

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 OFFLINE_ENV_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DIFFUSERS_OFFLINE")
 
@@ -84,3 +85,12 @@ def quiet_progress() -> Iterator[None]:
             dlog.enable_progress_bar()
         if restore_t:
             tlog.enable_progress_bar()
+
+
+def pil_processor_class(name: str) -> Any:
+    """transformers 5's PIL-backed image processor class `<name>Pil` where it exists: without
+    torchvision transformers falls back to it anyway, with a warning on every load, and the
+    saved class name is what later loads use. Older transformers: `name` itself (PIL-based)."""
+    import transformers
+
+    return getattr(transformers, f"{name}Pil", None) or getattr(transformers, name)
