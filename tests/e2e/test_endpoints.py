@@ -1,6 +1,7 @@
 """Every generation endpoint end to end over HTTP on the dev model set: fill (keeping unmasked
 pixels, mask from alpha), canny (thresholds matter), depth, and Redux image prompts on pro and
-ultra. And, on a base-only model set, the kinds it lacks end Error naming them."""
+ultra. And, on a base-only model set, the kinds it lacks are 501 and a Redux request ends Error
+naming the missing pipeline; with a base-only worker, other kinds' tasks wait and are reported."""
 
 from __future__ import annotations
 
@@ -145,28 +146,59 @@ def unserved(client: httpx.Client, kind: str) -> float:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize(("path", "body", "kind"), [
+@pytest.fixture(scope="module")
+def base_worker_only(tmp_path_factory: pytest.TempPathFactory, dev_model_dir: Path,
+                     dev_lora_file: Path) -> Iterator[Deployment]:
+    """A server with every kind's model configured whose only worker claims `base`: what a
+    fleet looks like while its canny, depth and fill workers are away."""
+    n = Node(data_dir=tmp_path_factory.mktemp("base-worker"), dev_model_dir=dev_model_dir)
+    key, ft = provision(n, dev_lora_file)
+    n.serve(workers=1, FLUXHOST_WORKER_KINDS="base")
+    d = Deployment(n, key, ft)
+    yield d
+    d.client.close()
+    n.stop_all()
+
+
+KIND_CASES = [
     (CANNY, {"prompt": "p", "control_image": "IMG"}, "canny"),
     (DEPTH, {"prompt": "p", "control_image": "IMG"}, "depth"),
     (FILL, {"image": "IMG", "mask": "IMG"}, "fill"),
-])
-def test_a_kind_no_worker_serves_stays_queued_and_is_reported(
-        base_only: Deployment, path: str, body: dict[str, str], kind: str) -> None:
-    """Workers claim only what they can run: with no `kind` pipeline anywhere the task waits
-    (for a worker that has it) and /metrics says so, instead of being failed by one that lacks
-    it."""
+]
+
+
+def payload_for(body: dict[str, str], finetune_id: str) -> dict[str, str]:
     image = b64(Image.new("RGB", (64, 64), (255, 255, 255)))
-    payload = {k: (image if v == "IMG" else v) for k, v in body.items()}
+    return {"finetune_id": finetune_id, **{k: (image if v == "IMG" else v)
+                                           for k, v in body.items()}}
+
+
+@pytest.mark.parametrize(("path", "body", "kind"), KIND_CASES)
+def test_a_kind_the_model_set_lacks_is_501_naming_it(
+        base_only: Deployment, path: str, body: dict[str, str], kind: str) -> None:
+    """No model for the kind anywhere in this configuration: refused at once, nothing queued."""
     r = base_only.client.post(path, headers=base_only.headers,
-                              json={"finetune_id": base_only.finetune_id, **payload})
+                              json=payload_for(body, base_only.finetune_id))
+    assert r.status_code == 501, r.text
+    assert f"its kind '{kind}'" in r.json()["detail"] and path in r.json()["detail"]
+    assert unserved(base_only.client, kind) == 0
+
+
+@pytest.mark.parametrize(("path", "body", "kind"), KIND_CASES)
+def test_a_kind_no_worker_serves_stays_queued_and_is_reported(
+        base_worker_only: Deployment, path: str, body: dict[str, str], kind: str) -> None:
+    """Workers claim only what they can run: with no live `kind` worker the task waits (for a
+    worker that has it) and /metrics says so, instead of being failed by one that lacks it."""
+    d = base_worker_only
+    r = d.client.post(path, headers=d.headers, json=payload_for(body, d.finetune_id))
     assert r.status_code == 200, r.text
-    assert unserved(base_only.client, kind) >= 1
+    assert unserved(d.client, kind) >= 1
     # A base task submitted after it runs to the end: the worker is alive and claiming.
-    after = base_only.client.post("/v1/flux-pro-finetuned", headers=base_only.headers,
-                                  json={"finetune_id": base_only.finetune_id, "prompt": "p",
-                                        "width": 256, "height": 256, "steps": 2})
-    assert wait_for(base_only.client, after.json()["id"])["status"] == "Ready"
-    waiting = base_only.client.get("/v1/get_result", params={"id": r.json()["id"]}).json()
+    after = d.client.post("/v1/flux-pro-finetuned", headers=d.headers,
+                          json={"finetune_id": d.finetune_id, "prompt": "p",
+                                "width": 256, "height": 256, "steps": 2})
+    assert wait_for(d.client, after.json()["id"])["status"] == "Ready"
+    waiting = d.client.get("/v1/get_result", params={"id": r.json()["id"]}).json()
     assert waiting["status"] == "Pending" and waiting["progress"] is None
 
 
