@@ -132,6 +132,26 @@ class Kontext:
     kind: str = "kontext"
 
 
+@dataclass(frozen=True)
+class Flux2:
+    """FLUX.2 ([dev] or [klein]): text to image, or generation from `references` (RGB, in the
+    request's order: input_image, input_image_2, ...) passed to the pipeline's native
+    multi-image input. `guidance` is the distilled embedding on FLUX.2 [dev], and true CFG's
+    scale on a klein Base checkpoint (ignored by a distilled klein one)."""
+
+    prompt: str
+    references: tuple[Image.Image, ...]
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seed: int
+    lora: LoraSpec | None = None
+    # The kind whose pipeline runs it: a built-in FLUX.2 kind ("flux2-dev", "klein-4b",
+    # "klein-9b", "klein-9b-kv") or an operator-defined kind running a FLUX.2 pipeline.
+    kind: str = "flux2-dev"
+
+
 class Request(Protocol):
     """The fields every request type shares: what the engine checks and runs any request by.
     `kind` names the pipeline kind that serves it (see each type's default)."""
