@@ -25,3 +25,21 @@ class DevParts:
 
 # Writes one entry of the set (a save_pretrained directory) to its path.
 DevBuilder = Callable[[Path, DevParts], None]
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character map: the alphabet of the byte-level BPE
+    tokenizers the dev set builds (CLIP, Qwen, Mistral)."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    chars = list(printable)
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return {b: chr(c) for b, c in zip(printable, chars, strict=True)}

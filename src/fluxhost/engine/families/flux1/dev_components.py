@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fluxhost.engine.devparts import bytes_to_unicode
 from fluxhost.engine.hf import pil_processor_class
 from fluxhost.engine.rng import seeded
 
@@ -46,30 +47,13 @@ SIGLIP_PATCH = 8
 # --- tokenizers ---------------------------------------------------------------------------------
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible byte -> printable character map."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    chars = list(printable)
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return {b: chr(c) for b, c in zip(printable, chars, strict=True)}
-
-
 def build_clip_tokenizer() -> CLIPTokenizer:
     """Byte-level BPE with no merges: every byte is a token (word-final bytes carry `</w>`)."""
     from transformers import CLIPTokenizer
 
     vocab: dict[str, int] = {}
     for suffix in ("", "</w>"):
-        for char in _bytes_to_unicode().values():
+        for char in bytes_to_unicode().values():
             vocab[char + suffix] = len(vocab)
     vocab["<|startoftext|>"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
