@@ -13,6 +13,8 @@ loaded once) rather than building one per worker thread (weights loaded once per
 Pipelines load on first use of their kind. The components a family shares (FLUX.1: text
 encoders, tokenizers and VAE) are loaded once, with the first pipeline, and shared by every
 later kind (fluxhost.engine.families.flux1.common), so a second kind costs only its transformer.
+Sharing stays within a model generation, and where its checkpoints hold different encoders
+(FLUX.2 [klein] 4B and 9B) between those holding the same one (fluxhost.engine.pipelines).
 The depth estimator (control kind "depth") loads on first use too.
 
 A failed load raises ModelLoadError (kind, source, likely cause), logs it as one line and is
@@ -29,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from fluxhost.engine.demo import adapt
 from fluxhost.engine.failures import LoadFailures
-from fluxhost.engine.families import family_for, pipeline_spec
+from fluxhost.engine.families import TRAINING, family_for, pipeline_spec
 from fluxhost.engine.families.protocol import Inputs
 from fluxhost.engine.generate import denoise
 from fluxhost.engine.hf import set_offline_env
 from fluxhost.engine.loaderrors import MODEL_CONFIG, ModelLoadError, load_error
-from fluxhost.engine.loading import is_local_source, load_pipeline, resolve_local
+from fluxhost.engine.loading import is_local_source, load_pipeline, resolve_local, share_keys
 from fluxhost.engine.lora import LoraCache
 from fluxhost.engine.modelset import (
     DEV_MODEL_WARNING,
@@ -142,8 +144,9 @@ class Engine:
         return frozenset(keys)
 
     def shared_components(self) -> dict[str, Any]:
-        """The loaded components all pipelines share (name -> object); empty before a load."""
-        return self._pipes.shared()
+        """The loaded components the training family's pipelines share (FLUX.1's text encoders,
+        tokenizers and VAE: name -> object); empty before a load."""
+        return self._pipes.shared(pipeline_spec(TRAINING.pipeline).group)
 
     def forget_lora(self, key: str) -> None:
         """Unload `key`'s adapter from every pipeline (its finetune was deleted or replaced)."""
@@ -166,23 +169,25 @@ class Engine:
             return pipe
         pipeline = self.pipeline_of(kind) or kind
         spec = pipeline_spec(pipeline)
-        if spec.borrows_from is not None and self._pipes.lacks_shared(spec):
+        source = self.model_sources()[kind]
+        keys = share_keys(spec, source)
+        if spec.borrows_from is not None and self._pipes.lacks_shared(keys):
             lender = self._kind_running(spec.borrows_from)
             if lender is None:
                 raise MissingPipeline(spec.borrows_from)
             self._load(lender)
         # adapt: a set with a manifest (the emoji64 demo) runs at its native size.
-        pipe = self._failures.attempt(kind, self.model_sources()[kind], lambda source: adapt(
+        pipe = self._failures.attempt(kind, source, lambda source: adapt(
             load_pipeline(
                 kind,
                 source,
                 dtype=torch_dtype(self.settings),
                 device=torch_device(self.settings),
-                shared=self._pipes.shared_for(spec),
+                shared=self._pipes.shared_for(keys),
                 cpu_offload=self.settings.cpu_offload,
                 pipeline=pipeline,
             ), source))
-        self._pipes.add(kind, pipe, spec)
+        self._pipes.add(kind, pipe, keys)
         return pipe
 
     def _kind_running(self, pipeline: str) -> str | None:

@@ -7,9 +7,11 @@ sharing: fluxhost.engine.families.flux1.common).
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,8 @@ from fluxhost.engine.loaderrors import (
 
 if TYPE_CHECKING:
     import torch
+
+    from fluxhost.engine.families.protocol import PipelineSpec
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +134,53 @@ def _load(
     return pipe
 
 
-def shareable_components(pipe: Any, names: tuple[str, ...]) -> dict[str, Any]:
+def shareable_components(pipe: Any, names: Iterable[str]) -> dict[str, Any]:
     """The components of `names` that `pipe` holds (a Redux pipeline from the hub holds none)."""
     found = {name: getattr(pipe, name, None) for name in names}
     return {name: comp for name, comp in found.items() if comp is not None}
+
+
+def share_keys(spec: PipelineSpec, source: str) -> dict[str, str]:
+    """Component name -> the key it is shared under, for the components of `spec.shared` that
+    `source`'s pipeline may share: its group for those shared by name, the group and a digest of
+    the identifying config for the others (PipelineSpec.identified_by). A component whose config
+    cannot be read is left out: then it is neither reused nor offered, only loaded."""
+    folders = dict(spec.identified_by)
+    keys: dict[str, str] = {}
+    for name in spec.shared:
+        folder = folders.get(name)
+        if folder is None:
+            keys[name] = spec.group
+            continue
+        digest = config_digest(source, folder)
+        if digest is not None:
+            keys[name] = f"{spec.group}:{folder}:{digest}"
+    return keys
+
+
+# Config entries that say how a file was written, not what model it holds.
+_CONFIG_NOISE = ("transformers_version", "dtype", "torch_dtype")
+
+
+def config_digest(source: str, folder: str) -> str | None:
+    """A digest of `folder/config.json` of a local directory or hub repository (without the
+    entries that only say how it was written), or None if it cannot be read."""
+    try:
+        text = _read_config(source, f"{folder}/config.json")
+        config = json.loads(text)
+    except Exception:  # any failure only means "do not share"; the load reports real problems
+        return None
+    if not isinstance(config, dict):
+        return None
+    kept = {k: v for k, v in config.items() if not k.startswith("_") and k not in _CONFIG_NOISE}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_config(source: str, filename: str) -> str:
+    path = local_dir(source)
+    if path is not None:
+        return (path / filename).read_text()
+    from huggingface_hub import hf_hub_download
+
+    # The file from_pretrained downloads next anyway; offline, the cached copy.
+    return Path(hf_hub_download(source, filename)).read_text()

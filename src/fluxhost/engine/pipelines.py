@@ -1,6 +1,11 @@
 """The loaded pipelines of an engine: kind -> pipeline, least recently used first, the components
 they share, and the memory budget that unloads the least recently used ones.
 
+A shared component is kept under its share key (fluxhost.engine.loading.share_keys): the model
+generation's group, plus a digest of the config that identifies it where checkpoints of one
+generation hold different ones (FLUX.2 [klein] 4B and 9B), so a pipeline only ever reuses a
+component its own checkpoint holds.
+
 Not thread-safe on its own: the engine changes it under its load lock. Reads that must not wait
 for a load (`pipelines`) take a snapshot.
 """
@@ -14,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from fluxhost.engine.loading import shareable_components
 
 if TYPE_CHECKING:
-    from fluxhost.engine.families.protocol import PipelineSpec
     from fluxhost.settings import Settings
+
+# Component name -> its share key, for one pipeline (fluxhost.engine.loading.share_keys).
+ShareKeys = dict[str, str]
 
 log = logging.getLogger("fluxhost.engine.engine")  # the name operators' log filters know
 
@@ -25,8 +32,8 @@ class LoadedPipelines:
         self.settings = settings
         # Kind -> pipeline, least recently used first (the memory budget evicts from the front).
         self._pipes: OrderedDict[str, Any] = OrderedDict()
-        # Component name -> the one loaded instance every pipeline uses.
-        self._shared: dict[str, Any] = {}
+        # (share key, component name) -> the one loaded instance the pipelines under it use.
+        self._shared: dict[tuple[str, str], Any] = {}
 
     def get(self, kind: str) -> Any | None:
         """`kind`'s pipeline if loaded (then the most recently used)."""
@@ -42,23 +49,24 @@ class LoadedPipelines:
         """A snapshot of the loaded pipelines; RuntimeError if a load resized it meanwhile."""
         return list(self._pipes.values())
 
-    def shared(self) -> dict[str, Any]:
-        """The loaded shared components (name -> object); empty before a load."""
-        return dict(self._shared)
+    def shared(self, key: str) -> dict[str, Any]:
+        """The loaded components shared under `key` (name -> object); empty before a load."""
+        return {name: comp for (k, name), comp in list(self._shared.items()) if k == key}
 
-    def lacks_shared(self, spec: PipelineSpec) -> bool:
-        """Whether a component `spec` shares is not loaded yet."""
-        return any(name not in self._shared for name in spec.shared)
+    def lacks_shared(self, keys: ShareKeys) -> bool:
+        """Whether a component of `keys` is not loaded yet."""
+        return any((key, name) not in self._shared for name, key in keys.items())
 
-    def shared_for(self, spec: PipelineSpec) -> dict[str, Any]:
-        """The loaded components a pipeline of `spec` is to reuse."""
-        return {name: self._shared[name] for name in spec.shared if name in self._shared}
+    def shared_for(self, keys: ShareKeys) -> dict[str, Any]:
+        """The loaded components a pipeline whose components have `keys` is to reuse."""
+        found = {name: self._shared.get((key, name)) for name, key in keys.items()}
+        return {name: comp for name, comp in found.items() if comp is not None}
 
-    def add(self, kind: str, pipe: Any, spec: PipelineSpec) -> None:
-        """Keep `pipe` (its shared components too, if the first of their kind), then unload
+    def add(self, kind: str, pipe: Any, keys: ShareKeys) -> None:
+        """Keep `pipe` (its shared components too, if the first under their key), then unload
         what the memory budget no longer allows."""
-        for name, component in shareable_components(pipe, spec.shared).items():
-            self._shared.setdefault(name, component)
+        for name, component in shareable_components(pipe, keys).items():
+            self._shared.setdefault((keys[name], name), component)
         self._pipes[kind] = pipe
         self._enforce_budget(keep=kind)
 

@@ -44,6 +44,15 @@ class PipelineSpec:
     # A pipeline to load first when the shared components are not loaded yet: one that ships
     # without them (FLUX.1 Redux has no text encoders) borrows its neighbour's.
     borrows_from: str | None = None
+    # Components are shared only within a group (a model generation): a FLUX.1 pipeline never
+    # gets a FLUX.2 VAE, whatever the two call it.
+    group: str = "flux1"
+    # Shared components told apart by the checkpoint's config: (component, the checkpoint folder
+    # whose config.json identifies it; a tokenizer goes with its text encoder). Listed ones are
+    # shared only between checkpoints whose config of that folder is the same (FLUX.2 [klein] 4B
+    # and 9B both hold a "text_encoder": Qwen3-4B and Qwen3-8B). Unlisted ones are shared by name
+    # within the group (FLUX.1: every release holds the same ones).
+    identified_by: tuple[tuple[str, str], ...] = ()
 
 
 class Runner(Protocol):
