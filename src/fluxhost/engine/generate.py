@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
     from fluxhost.engine.lora import LoraCache
 
+# A family's argument of this value is left out of the call: for a pipeline without that
+# parameter (Flux2KleinKVPipeline takes no guidance_scale).
+OMIT: Any = object()
+
 
 def denoise(
     pipe: Any,
@@ -26,7 +30,8 @@ def denoise(
     should_stop: StopCheck | None,
 ) -> Image.Image:
     """Run `pipe(**kwargs)` at the request's size, steps, guidance and seed, with its LoRA (or
-    none), reporting each step to `on_step` and stopping with Interrupted when `should_stop`."""
+    none), reporting each step to `on_step` and stopping with Interrupted when `should_stop`.
+    A family's `kwargs` override those arguments (FLUX.2 [klein]'s guidance is its own)."""
     import torch
 
     def on_step_end(p: Any, index: int, _t: Any, _kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -40,18 +45,19 @@ def denoise(
         loras.apply(pipe, req.lora.key, req.lora.path, req.lora.strength)
     else:
         loras.disable(pipe)
-    result = pipe(
-        **kwargs,
-        width=req.width,
-        height=req.height,
-        num_inference_steps=req.steps,
-        guidance_scale=req.guidance,
+    call: dict[str, Any] = {
+        "width": req.width,
+        "height": req.height,
+        "num_inference_steps": req.steps,
+        "guidance_scale": req.guidance,
         # A CPU generator makes the initial noise, hence the image for a seed, the same on
         # every device.
-        generator=torch.Generator("cpu").manual_seed(req.seed),
-        callback_on_step_end=on_step_end,
-        callback_on_step_end_tensor_inputs=[],
-        output_type="pil",
-    )
+        "generator": torch.Generator("cpu").manual_seed(req.seed),
+        "callback_on_step_end": on_step_end,
+        "callback_on_step_end_tensor_inputs": [],
+        "output_type": "pil",
+        **kwargs,
+    }
+    result = pipe(**{name: value for name, value in call.items() if value is not OMIT})
     image: Image.Image = result.images[0]
     return image

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import logging
 import re
 import weakref
@@ -149,7 +150,7 @@ def _transformer_weights(pipe: Any, key: str, path: Path) -> str | dict[str, Any
     """What to pass to `load_lora_weights`: the file itself, or, if it has text-encoder layers,
     its transformer layers only. Raises InvalidLora for layers wider than the pipeline's."""
     # lora_state_dict converts the known formats (kohya, xlabs, ...) to diffusers key names.
-    state, alphas = pipe.lora_state_dict(str(path), return_alphas=True)
+    state, alphas = _state_dict(pipe, path)
     _check_shapes(pipe.transformer, key, state)
     dropped = [k for k in state if k.startswith(_TEXT_ENCODER_PREFIX)]
     if not dropped:
@@ -169,6 +170,16 @@ def _transformer_weights(pipe: Any, key: str, path: Path) -> str | dict[str, Any
         k: v for k, v in (alphas or {}).items() if not k.startswith(_TEXT_ENCODER_PREFIX)
     }
     return {**kept, **te_free_alphas}
+
+
+def _state_dict(pipe: Any, path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The file's layers in diffusers' names, and its network alphas where the pipeline's loader
+    keeps them apart (FLUX.1's; FLUX.2's loader takes no `return_alphas`: its converters fold
+    the alphas into the weights)."""
+    if "return_alphas" in inspect.signature(pipe.lora_state_dict).parameters:
+        state, alphas = pipe.lora_state_dict(str(path), return_alphas=True)
+        return state, alphas
+    return pipe.lora_state_dict(str(path)), None
 
 
 _LORA_SUFFIXES = {".lora_A.weight": 1, ".lora_B.weight": 0}  # suffix -> dim compared
