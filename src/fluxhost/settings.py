@@ -15,9 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fluxhost import catalog
 from fluxhost.kinds import (
-    BUILTIN_PIPELINES,
-    CUSTOM_PIPELINES,
+    BUILTIN_KINDS,
     DEPTH_ESTIMATOR_KEY,
+    ENDPOINT_KINDS,
+    FLUX2_PIPELINES,
     KIND_NAME,
     RESERVED_KINDS,
     WORKER_KINDS,
@@ -29,25 +30,44 @@ from fluxhost.shipped import DEMO_ROOT
 class ModelSpec(BaseModel):
     """An FLUXHOST_MODELS entry in object form: which pipeline a kind runs, on which weights.
     Required for an operator-defined kind (e.g. "pro11" running FluxPipeline on another
-    FLUX-architecture checkpoint); a built-in kind may use it too, with its own pipeline."""
+    FLUX-architecture checkpoint); a built-in kind may use it too, with its own pipeline.
+
+    On a FLUX.2 pipeline, `steps` and `guidance` set what the kind runs the FLUX.2 endpoints
+    without such request fields at (pro, pro-preview, max, klein): e.g. 50 and 4.0 for a klein
+    Base checkpoint, where the built-in 4 steps suit only a distilled one."""
 
     model_config = ConfigDict(extra="forbid")
 
     pipeline: CustomPipeline
     source: str = Field(min_length=1, max_length=1000)
+    steps: int | None = Field(None, ge=1, le=100)
+    guidance: float | None = Field(None, ge=0, le=100, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _steps_on_flux2_only(self) -> ModelSpec:
+        if (self.steps is not None or self.guidance is not None) \
+                and self.pipeline not in FLUX2_PIPELINES:
+            raise ValueError(f"steps and guidance are for kinds on a FLUX.2 pipeline "
+                             f"({', '.join(FLUX2_PIPELINES)}), not on {self.pipeline!r}: "
+                             "FLUX.1 endpoints take theirs from the request")
+        return self
 
 
 ModelEntry = str | ModelSpec
 
 
 class Price(BaseModel):
-    """One endpoint's price in credits: a flat part plus parts per megapixel (all optional)."""
+    """One endpoint's price in credits: a flat part plus parts per megapixel (all optional).
+    With `first_mp`, megapixels are billed as the provider bills FLUX.2: whole ones of
+    1024 x 1024 pixels rounded up, image by image; the first output one at `first_mp`, each
+    further one at `per_output_mp` (api/pricing.py)."""
 
     model_config = ConfigDict(extra="forbid")
 
     flat: float = Field(0.0, ge=0, allow_inf_nan=False)
     per_output_mp: float = Field(0.0, ge=0, allow_inf_nan=False)
     per_input_mp: float = Field(0.0, ge=0, allow_inf_nan=False)
+    first_mp: float | None = Field(None, ge=0, allow_inf_nan=False)
 
 
 class Settings(BaseSettings):
@@ -93,7 +113,9 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Operator price table (JSON): endpoint (e.g. 'flux-pro-finetuned', or '*' "
         'for any other) -> {"flat": credits, "per_output_mp": credits, "per_input_mp": '
-        "credits}. A submission's `cost` is their sum over its megapixels; an endpoint with no "
+        'credits, "first_mp": credits}. A submission\'s `cost` is their sum over its '
+        "megapixels (with first_mp: whole megapixels, as the provider bills FLUX.2). Over the "
+        "built-in prices (the FLUX.2 endpoints': the provider's table); an endpoint with no "
         "price answers `cost: null`.",
     )
     submit_timeout_seconds: float = Field(
@@ -153,7 +175,8 @@ class Settings(BaseSettings):
     )
     worker_kinds: str | None = Field(
         None, description="Comma-separated task kinds this process's workers claim (base, fill, "
-        "canny, depth, training); `fluxhost worker --kinds` overrides it. Unset: every kind "
+        "canny, depth, kontext, flux2-dev, klein-4b, klein-9b, klein-9b-kv, training, and "
+        "FLUXHOST_MODELS' own kinds); `fluxhost worker --kinds` overrides it. Unset: every kind "
         "the model set has (training with base).",
     )
     affinity_window: int = Field(
@@ -260,10 +283,11 @@ class Settings(BaseSettings):
     # --- models -----------------------------------------------------------------------------
     models: dict[str, ModelEntry] = Field(
         default_factory=dict,
-        description="Pipeline kind (base, fill, canny, depth, kontext, redux, depth_estimator) "
-        '-> hub id or local dir, e.g. {"base": "black-forest-labs/FLUX.1-dev"}; plus kinds of '
-        'your own: {"pro11": {"pipeline": "base", "source": "/models/my-flux"}}, served to the '
-        "endpoints FLUXHOST_ENDPOINT_KINDS maps to them. "
+        description="Pipeline kind (base, fill, canny, depth, kontext, redux, depth_estimator; "
+        "FLUX.2: flux2-dev, klein-4b, klein-9b, klein-9b-kv) -> hub id or local dir, e.g. "
+        '{"base": "black-forest-labs/FLUX.1-dev"}; plus kinds of your own: {"pro11": '
+        '{"pipeline": "base", "source": "/models/my-flux"}}, served to the endpoints '
+        "FLUXHOST_ENDPOINT_KINDS maps to them. "
         "Empty: the dev model set (random weights; it draws noise).",
     )
     dev_model_dir: Path | None = Field(
@@ -310,8 +334,9 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Which pipeline kind serves an endpoint (JSON: endpoint -> kind), over the "
         "default mapping (the endpoint catalog, docs/endpoints.md), e.g. "
-        '{"flux-pro-1.1": "pro11"}. Kinds: base, fill, canny, depth, kontext and the kinds '
-        "FLUXHOST_MODELS defines; the kind's pipeline must fit the endpoint.",
+        '{"flux-pro-1.1": "pro11"}. Kinds: base, fill, canny, depth, kontext, flux2-dev, '
+        "klein-4b, klein-9b, klein-9b-kv and the kinds FLUXHOST_MODELS defines; the kind's "
+        "pipeline must fit the endpoint.",
     )
 
     @field_validator("models")
@@ -363,26 +388,34 @@ class Settings(BaseSettings):
         return self.model_set == "emoji" and self.models == {"base": str(DEMO_ROOT / "base")}
 
     def served_kinds(self) -> frozenset[str]:
-        """The pipeline kinds this configuration has a model for (the dev set has every one),
-        without importing the engine: what the API accepts submissions for."""
+        """The pipeline kinds this configuration has a model for (the dev set has every
+        built-in one, FLUX.2's included), without importing the engine: what the API accepts
+        submissions for."""
         if self.uses_dev_models:
-            return frozenset(BUILTIN_PIPELINES)
+            return frozenset(BUILTIN_KINDS)
         return frozenset(kind for kind in self.models if self.kind_pipeline(kind) is not None)
 
     def custom_kinds(self) -> dict[str, str]:
         """The operator-defined kinds of FLUXHOST_MODELS -> the pipeline each runs."""
         return {kind: entry.pipeline for kind, entry in self.models.items()
-                if isinstance(entry, ModelSpec) and kind not in BUILTIN_PIPELINES}
+                if isinstance(entry, ModelSpec) and kind not in BUILTIN_KINDS}
 
     def known_kinds(self) -> tuple[str, ...]:
-        return (*CUSTOM_PIPELINES, *self.custom_kinds())
+        return (*ENDPOINT_KINDS, *self.custom_kinds())
 
     def kind_pipeline(self, kind: str) -> str | None:
-        """The pipeline `kind` runs (base, fill, canny, depth, kontext, redux); None for a kind
-        that is neither built in nor defined by FLUXHOST_MODELS."""
-        if kind in BUILTIN_PIPELINES:
-            return kind
+        """The pipeline `kind` runs (base, fill, canny, depth, kontext, redux; flux2, klein,
+        klein-kv); None for a kind that is neither built in nor defined by FLUXHOST_MODELS."""
+        if kind in BUILTIN_KINDS:
+            return BUILTIN_KINDS[kind]
         return self.custom_kinds().get(kind)
+
+    def kind_steps_guidance(self, kind: str) -> tuple[int | None, float | None]:
+        """The steps and guidance FLUXHOST_MODELS gives `kind` (None: not given)."""
+        entry = self.models.get(kind)
+        if isinstance(entry, ModelSpec):
+            return entry.steps, entry.guidance
+        return None, None
 
     def model_sources(self) -> dict[str, str]:
         """FLUXHOST_MODELS as kind (or depth_estimator) -> hub id or local dir."""
@@ -455,9 +488,10 @@ class Settings(BaseSettings):
 def check_model_entry(kind: str, entry: ModelEntry) -> None:
     """A FLUXHOST_MODELS entry is a built-in key with a source (or a spec of its own pipeline),
     or a new kind, named to fit the tasks table and metric labels, with a spec."""
-    if kind in BUILTIN_PIPELINES:
-        if isinstance(entry, ModelSpec) and entry.pipeline != kind:
-            raise ValueError(f"kind {kind!r} is built in and runs the {kind} pipeline, not "
+    if kind in BUILTIN_KINDS:
+        pipeline = BUILTIN_KINDS[kind]
+        if isinstance(entry, ModelSpec) and entry.pipeline != pipeline:
+            raise ValueError(f"kind {kind!r} is built in and runs the {pipeline} pipeline, not "
                              f"{entry.pipeline!r}; give your kind another name")
     elif kind == DEPTH_ESTIMATOR_KEY:
         if isinstance(entry, ModelSpec):
