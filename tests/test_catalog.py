@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from fluxhost import catalog
 from fluxhost.catalog import Endpoint
-from fluxhost.kinds import CUSTOM_PIPELINES
+from fluxhost.kinds import BUILTIN_KINDS, ENDPOINT_KINDS
 from fluxhost.settings import Settings
 
 RECORDS = {e.name: e for e in catalog.ENDPOINTS}
@@ -25,7 +25,7 @@ def _default(record: Endpoint, name: str) -> object:
 def test_names_paths_methods_and_operation_ids_are_unique() -> None:
     for attribute in ("name", "path", "method", "operation_id"):
         values = [getattr(e, attribute) for e in catalog.ENDPOINTS]
-        assert len(set(values)) == len(values) == 15, attribute
+        assert len(set(values)) == len(values) == 22, attribute
 
 
 @pytest.mark.parametrize("name", list(RECORDS))
@@ -35,11 +35,11 @@ def test_a_record_agrees_with_its_request_model(name: str) -> None:
     assert set(record.image_fields) <= set(fields)
     assert record.url_fields | record.uncounted_fields <= set(record.image_fields)
     assert set(record.size_from) <= set(record.image_fields)
-    assert bool(record.size_from) == (record.sizing in ("input", "kontext"))
+    assert bool(record.size_from) == (record.sizing in ("input", "kontext", "flux2"))
     assert record.finetuned == ("finetune_id" in fields)
-    assert record.kind in CUSTOM_PIPELINES and record.kind in record.pipelines
+    assert record.kind in ENDPOINT_KINDS and BUILTIN_KINDS[record.kind] in record.pipelines
     assert record.output_format == _default(record, "output_format")
-    if record.sizing == "request":
+    if record.sizing in ("request", "flux2"):
         assert {"width", "height"} <= set(fields)
     if record.sizing == "ultra":
         assert "aspect_ratio" in fields

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from fluxhost import catalog
 from fluxhost.catalog import ENDPOINT_KINDS
 from fluxhost.store.tasks import INPUTS_PARAM, get_task
 from tests.api.test_validation import _bounded, png_b64
@@ -301,7 +302,8 @@ def test_ready_lists_the_served_endpoints(make_settings: Any, services: Any) -> 
                                  if kind in DEV_KINDS]
 
     # Only base and fill configured (nothing is loaded on an API-only node), and flux-dev
-    # moved to kontext: the canny, depth and kontext endpoints and flux-dev are not served.
+    # moved to kontext: the canny, depth and kontext endpoints, flux-dev and FLUX.2's are not
+    # served.
     settings = make_settings(models={"base": "/nowhere/base", "fill": "/nowhere/fill"},
                              endpoint_kinds={"flux-dev": "kontext"})
     with TestClient(create_app(settings, services)) as client:
@@ -316,6 +318,7 @@ def test_ready_lists_the_served_endpoints(make_settings: Any, services: Any) -> 
         "/v1/flux-pro-1.0-depth": "depth",
         "/v1/flux-kontext-pro": "kontext",
         "/v1/flux-kontext-max": "kontext",
+        **{e.path: e.kind for e in catalog.ENDPOINTS if e.sizing == "flux2"},
     }
     assert "/v1/flux-pro-1.0-expand" in body["endpoints"]
     assert "/v1/flux-dev" not in body["endpoints"]

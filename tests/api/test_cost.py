@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from pydantic import ValidationError
 
-from fluxhost.api.pricing import cost, megapixels
+from fluxhost.api.pricing import cost, megapixels, price_for
 from fluxhost.settings import Price, Settings
 from fluxhost.store.tasks import get_task
 from fluxhost.store.usage import FIGURES_PARAM, day_of, read_usage
@@ -91,11 +91,12 @@ def test_cost_from_the_price_table(app_with: App, tenant: Tenant) -> None:
 
 
 def test_cost_rules() -> None:
-    prices = {"a": Price(flat=0.1, per_output_mp=0.2), "b": Price(per_input_mp=1.0)}
-    assert cost("a", 0.0, 1.0, prices) == 0.3  # no float noise
-    assert cost("a", 0.0, None, prices) is None  # a per-megapixel price needs the figure
-    assert cost("b", 0.5, None, prices) == 0.5
-    assert cost("c", 0.0, 1.0, prices) is None  # no entry, no "*": null
+    a, b = Price(flat=0.1, per_output_mp=0.2), Price(per_input_mp=1.0)
+    assert cost(a, 1_000_000, []) == 0.3  # no float noise
+    assert cost(a, None, []) is None  # a per-megapixel price needs the figure
+    assert cost(b, None, [300_000, 200_000]) == 0.5
+    assert price_for("c", {"a": a}) is None  # no entry, no "*", no built-in price: null
+    assert price_for("c", {"a": a, "*": b}) is b
     assert megapixels(1_048_576) == 1.05
 
 

@@ -47,6 +47,7 @@ import schemathesis
 from schemathesis.core.result import Ok
 from schemathesis.engine import Status, events, from_schema
 
+from fluxhost.catalog import FLUX2_IMAGE_FIELDS
 from tests.e2e.conftest import provision
 from tests.e2e.harness import Node
 
@@ -159,7 +160,8 @@ def schemathesis_config(live: Live, *, max_examples: int = MAX_EXAMPLES) -> sche
             "body.finetune_id": {"dictionary": "finetune", "probability": 0.5},
             "query.finetune_id": {"dictionary": "finetune", "probability": 0.5},
             **{f"body.{name}": {"dictionary": "image", "probability": 0.5}
-               for name in ("image_prompt", "image", "mask", "control_image")},
+               for name in ("image_prompt", "image", "mask", "control_image",
+                            *FLUX2_IMAGE_FIELDS)},
             "body.file_data": {"dictionary": "training_zip", "probability": 0.5},
         },
         "operations": [{

@@ -45,6 +45,8 @@ def test_every_family_has_cases() -> None:
     assert ("/v1/flux-dev", "prompt_upsampling") in fields
     assert ("/v1/flux-pro-1.1-ultra", "raw") in fields
     assert ("/v1/finetune", "iterations") in fields
+    assert {("/v1/flux-2-flex", "prompt_upsampling"), ("/v1/flux-2-flex", "guidance"),
+            ("/v1/flux-2-max", "disable_pup"), ("/v1/flux-2-klein-4b", "width")} <= fields
     assert len(fields) > 60
 
 

@@ -1,6 +1,7 @@
 """The served /openapi.json against both contract files, schema by schema and operation by
 operation: contract/finetune-api.openapi.json (the finetune family) and
-contract/base-api.openapi.json (the ten non-finetuned endpoints).
+contract/base-api.openapi.json (the ten non-finetuned FLUX.1 endpoints; FLUX.2's file has its
+own test, test_contract_flux2.py).
 
 One app serves both families, so a component shared by name (OutputFormat, AsyncResponse,
 AsyncWebhookResponse) can match only one file: the served one is the base file's, the newer
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from fluxhost import catalog
 from fluxhost.api.app import create_app
 from fluxhost.settings import Settings
+from fluxhost.wire import BaseGenerationInputs
 from tests.conftest import CONTRACT_DIR
 
 SPEC_PATH = CONTRACT_DIR / "finetune-api.openapi.json"
@@ -27,7 +29,7 @@ BASE_SPEC_PATH = CONTRACT_DIR / "base-api.openapi.json"
 # The served generation routes, from the catalog: the finetune family's, then the base file's
 # (each list is checked against its contract file below).
 GENERATION_PATHS = [e.path for e in catalog.ENDPOINTS if e.finetuned]
-BASE_PATHS = [e.path for e in catalog.ENDPOINTS if not e.finetuned]
+BASE_PATHS = [e.path for e in catalog.ENDPOINTS if issubclass(e.model, BaseGenerationInputs)]
 EXACT_SCHEMAS = [
     "FluxProFinetuneInputs",
     "FinetuneFluxUltraInput",

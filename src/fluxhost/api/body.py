@@ -1,6 +1,6 @@
 """Reading a JSON body into a wire model by hand, with FastAPI's own rules and error shapes.
 
-Every route that takes a body (the fifteen submit routes, /v1/finetune, /v1/delete_finetune)
+Every route that takes a body (the submit routes, /v1/finetune, /v1/delete_finetune)
 does this instead of declaring a body parameter: FastAPI's per-request dependency and body
 machinery cost more than everything else on the submit path, and doing it here also lets
 authentication answer 403 before the body is looked at, as the provider does. The schema still

@@ -30,8 +30,9 @@ from fluxhost.wire.base_inputs import (
     FluxProExpandInputs,
     FluxProFillInputs,
 )
+from fluxhost.wire.flux2 import Flux2BaseInputs
 
-Inputs = GenerationInputs | BaseGenerationInputs
+Inputs = GenerationInputs | BaseGenerationInputs | Flux2BaseInputs
 T = TypeVar("T")
 
 # Fields that the provider documents as "base64 or URL": URLs are not fetched here.

@@ -10,9 +10,14 @@ as the contract describes them) and `cost` (credits, from the operator's price t
   catalog `size_from` images given, by the rules of `worker.requests.engine_request`: the
   image fitted (`planning.fit_size`), expand's padded canvas fitted, Kontext's at its aspect
   (`planning.kontext_image_size`). None when the size cannot be known here.
-- `cost`: `flat + per_output_mp * output_mp + per_input_mp * input_mp` from
-  `Settings.prices[endpoint]` (or its `"*"` entry); None when no price applies, or when a
-  per-megapixel price needs a figure that is None.
+- `cost`: by the endpoint's price (`price_for`): the operator's `Settings.prices[endpoint]`
+  (or its `"*"` entry), else the catalog's built-in one (the FLUX.2 endpoints': the provider's
+  table), else none (None). A price without `first_mp` is linear in the reported figures:
+  `flat + per_output_mp * output_mp + per_input_mp * input_mp`. One with `first_mp` is billed
+  as the provider bills FLUX.2: in whole megapixels of 1024 x 1024 pixels, rounded up, each
+  image on its own (at least one each): `flat + first_mp + per_output_mp * (output MPs - 1) +
+  per_input_mp * (each input image's MPs)`. None when a per-megapixel price needs a figure
+  that is None.
 
 They are also stored on the task (`params[FIGURES_PARAM]`) so the usage record written when
 the task finishes (store/usage.py) counts what the client was told."""
@@ -24,11 +29,15 @@ from typing import Any
 
 from fluxhost import catalog
 from fluxhost.api.images import oriented_sizes
-from fluxhost.planning import fit_size, kontext_image_size, plan
+from fluxhost.planning import fit_size, flux2_size, kontext_image_size, plan
 from fluxhost.settings import Price, Settings
 from fluxhost.store.usage import FIGURES_PARAM
 
-__all__ = ["FIGURES_PARAM", "Figures", "cost", "figures", "megapixels", "output_size"]
+__all__ = ["FIGURES_PARAM", "Figures", "billed_megapixels", "cost", "figures", "megapixels",
+           "output_size", "price_for"]
+
+# The provider's billing megapixel (FLUX.2): a 1024 x 1024 image is one.
+BILLED_MEGAPIXEL = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,8 +74,10 @@ def output_size(endpoint: str, params: dict[str, Any], sizes: dict[str, tuple[in
         return p.width, p.height
     # The size follows an input image: worker/requests.py's rules.
     first = next((sizes[n] for n in record.size_from if n in sizes), None) if record else None
-    if first is None:
+    if first is None or record is None:
         return None
+    if record.sizing == "flux2":  # a side left to the model: the first reference decides
+        return flux2_size(p.width, p.height, first)
     if p.megapixels:  # Kontext's editing: the image's aspect at Kontext's megapixels
         return kontext_image_size(*first, p.megapixels)
     if p.padding is not None:  # expand: the padded canvas, fitted
@@ -75,13 +86,38 @@ def output_size(endpoint: str, params: dict[str, Any], sizes: dict[str, tuple[in
     return fit_size(*first)
 
 
-def cost(endpoint: str, input_mp: float | None, output_mp: float | None,
-         prices: dict[str, Price]) -> float | None:
+def price_for(endpoint: str, prices: dict[str, Price]) -> Price | None:
+    """The operator's price of `endpoint` (its FLUXHOST_PRICES entry, else the `"*"` one), else
+    its built-in one (the catalog's `megapixel_price`), else None."""
     price = prices.get(endpoint) or prices.get("*")
-    if price is None:
+    if price is not None:
+        return price
+    record = catalog.find(endpoint)
+    if record is None or record.megapixel_price is None:
         return None
+    first, further = record.megapixel_price
+    return Price(flat=0.0, first_mp=first, per_output_mp=further, per_input_mp=further)
+
+
+def billed_megapixels(pixels: int) -> int:
+    """One image's megapixels as the provider bills FLUX.2: whole ones of 1024 x 1024 pixels,
+    rounded up, at least one."""
+    return max(1, -(-pixels // BILLED_MEGAPIXEL))
+
+
+def cost(price: Price, output_pixels: int | None, input_pixels: list[int]) -> float | None:
+    """What a submission costs by `price`, from its output's pixels (None: unknown) and each
+    counted input image's (see the module's docstring)."""
     total = price.flat
-    for rate, figure in ((price.per_output_mp, output_mp), (price.per_input_mp, input_mp)):
+    if price.first_mp is not None:  # billed in whole megapixels, image by image
+        if output_pixels is None:
+            return None
+        total += price.first_mp + price.per_output_mp * (billed_megapixels(output_pixels) - 1)
+        total += price.per_input_mp * sum(map(billed_megapixels, input_pixels))
+        return round(total, 6)
+    output_mp = megapixels(output_pixels) if output_pixels is not None else None
+    for rate, figure in ((price.per_output_mp, output_mp),
+                         (price.per_input_mp, megapixels(sum(input_pixels)))):
         if rate:
             if figure is None:
                 return None
@@ -95,7 +131,9 @@ def figures(endpoint: str, params: dict[str, Any], sizes: dict[str, tuple[int, i
     those of its input images as the worker sees them."""
     record = catalog.find(endpoint)
     uncounted = record.uncounted_fields if record is not None else frozenset()
-    input_mp = megapixels(sum(w * h for name, (w, h) in sizes.items() if name not in uncounted))
+    inputs = [w * h for name, (w, h) in sizes.items() if name not in uncounted]
     size = output_size(endpoint, params, sizes, settings)
-    output_mp = megapixels(size[0] * size[1]) if size is not None else None
-    return Figures(input_mp, output_mp, cost(endpoint, input_mp, output_mp, settings.prices))
+    output = size[0] * size[1] if size is not None else None
+    price = price_for(endpoint, settings.prices)
+    return Figures(megapixels(sum(inputs)), megapixels(output) if output is not None else None,
+                   cost(price, output, inputs) if price is not None else None)

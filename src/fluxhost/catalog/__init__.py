@@ -9,6 +9,7 @@ from fluxhost.catalog.entries import (
     ENDPOINTS,
     FINETUNED_TEXT_TO_IMAGE,
     FIRST_REQUEST,
+    FLUX2_IMAGE_FIELDS,
     KONTEXT_IMAGE_FIELDS,
 )
 from fluxhost.catalog.record import Endpoint, Sizing, method_name
@@ -32,6 +33,7 @@ __all__ = [
     "ENDPOINT_PIPELINES",
     "FINETUNED_TEXT_TO_IMAGE",
     "FIRST_REQUEST",
+    "FLUX2_IMAGE_FIELDS",
     "IMAGE_FIELDS",
     "KONTEXT_IMAGE_FIELDS",
     "NAMES",

@@ -1,10 +1,11 @@
-"""The fifteen generation endpoints: the five of finetune-api.openapi.json, then the ten of
-base-api.openapi.json, in the order their routes are served (and /openapi.json lists them).
+"""The twenty-two generation endpoints: the five of finetune-api.openapi.json, the ten of
+base-api.openapi.json, then the seven of flux2-api.openapi.json, in the order their routes are
+served (and /openapi.json lists them).
 
 Summaries and descriptions are the contracts' verbatim; tags are the provider's ("Models" for
-the current base operations, "Tasks" for the finetune family and the three base operations
-rebuilt from older pages, which also have no operationId there: FastAPI's convention is used,
-as contract/BASE-API-SOURCES.md expects)."""
+the current base operations and FLUX.2, "Tasks" for the finetune family and the three base
+operations rebuilt from older pages, which also have no operationId there: FastAPI's
+convention is used, as contract/BASE-API-SOURCES.md expects)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from fluxhost.wire.base_inputs import (
     FluxProInputs,
     FluxUltraInput,
 )
+from fluxhost.wire.flux2 import IMAGE_FIELDS as FLUX2_IMAGE_FIELDS
+from fluxhost.wire.flux2 import KLEIN_IMAGE_FIELDS, Flux2FlexInputs, Flux2Inputs, Flux2KleinInputs
 from fluxhost.wire.inputs import (
     FinetuneCannyInputs,
     FinetuneDepthInputs,
@@ -161,7 +164,62 @@ BASE = (
     _kontext("max"),
 )
 
-ENDPOINTS: tuple[Endpoint, ...] = (*FINETUNED, *BASE)
+
+
+def _flux2(name: str, model: type[Flux2Inputs | Flux2FlexInputs | Flux2KleinInputs], kind: str,
+           label: str, summary_note: str, description: str, price: tuple[float, float],
+           operation: str | None = None) -> Endpoint:
+    """A FLUX.2 endpoint: references in input_image, input_image_2, ... (base64; a URL is
+    refused, as on Kontext), sized by `planning.flux2_size`, priced per megapixel."""
+    images = KLEIN_IMAGE_FIELDS if model is Flux2KleinInputs else FLUX2_IMAGE_FIELDS
+    snake = (operation or name).replace("-", "_")
+    return Endpoint(
+        name, model, kind, "flux2",
+        f"Generate or edit an image with {label} ({summary_note})",
+        f"Submits an image generation or editing task with {description}",
+        f"generate_{snake}_v1_{name.replace('-', '_')}_post",
+        tag="Models", image_fields=images, url_fields=frozenset(images), size_from=images,
+        steps_guidance=(50, 5.0) if model is Flux2FlexInputs else None, megapixel_price=price,
+    )
+
+
+# The provider's prices (contract/FLUX2-API-SOURCES.md, "Pricing"), in credits (cents): the
+# first output megapixel, then each further output and each input megapixel. The previews are
+# priced as what they preview. Flex is flat per megapixel at 6: its price list (bfl.ai/pricing)
+# and the resellers that pass it on say 6, an older docs table 5; the higher figure never
+# under-reports what the provider would charge.
+PRO_PRICE, MAX_PRICE, FLEX_PRICE = (3.0, 1.5), (7.0, 3.0), (6.0, 6.0)
+KLEIN_4B_PRICE, KLEIN_9B_PRICE = (1.4, 0.1), (1.5, 0.2)
+
+FLUX2 = (
+    _flux2("flux-2-pro", Flux2Inputs, "flux2-dev", "FLUX.2 [PRO]", "recommended for editing",
+           "FLUX.2 [PRO]. This is the recommended default model for image editing and "
+           "generation. Supports text-to-image and image-to-image editing workflows.",
+           PRO_PRICE),
+    _flux2("flux-2-pro-preview", Flux2Inputs, "flux2-dev", "FLUX.2 [PRO] Preview",
+           "recommended for editing",
+           "FLUX.2 [PRO] Preview. This is a recommended model for image editing and generation.",
+           PRO_PRICE),
+    _flux2("flux-2-max", Flux2Inputs, "flux2-dev", "FLUX.2 [MAX]", "highest quality",
+           "FLUX.2 [MAX]. Highest quality FLUX.2 model for image generation and editing.",
+           MAX_PRICE),
+    _flux2("flux-2-flex", Flux2FlexInputs, "flux2-dev", "FLUX.2 [FLEX]", "recommended for editing",
+           "FLUX.2 [FLEX]. This is a recommended model for image editing and generation. "
+           "Supports flexible text-to-image and image-to-image editing workflows.",
+           FLEX_PRICE),
+    _flux2("flux-2-klein-4b", Flux2KleinInputs, "klein-4b", "FLUX.2 [Klein 4B]", "fastest editing",
+           "FLUX.2 [Klein 4B]. Fastest, most lightweight model for image generation and "
+           "editing.", KLEIN_4B_PRICE),
+    _flux2("flux-2-klein-9b", Flux2KleinInputs, "klein-9b", "FLUX.2 [Klein 9B]", "fast editing",
+           "FLUX.2 [Klein 9B]. Fast, lightweight model for image generation and editing.",
+           KLEIN_9B_PRICE),
+    _flux2("flux-2-klein-9b-preview", Flux2KleinInputs, "klein-9b-kv", "FLUX.2 [Klein 9B KV]",
+           "fast editing with caching",
+           "FLUX.2 [Klein 9B] with KV caching for improved performance.", KLEIN_9B_PRICE,
+           operation="flux-2-klein-9b-kv"),
+)
+
+ENDPOINTS: tuple[Endpoint, ...] = (*FINETUNED, *BASE, *FLUX2)
 # The endpoints `serve --dev`'s first-request printout tries, in order: plain text to image,
 # no input image, no finetune.
 FIRST_REQUEST = ("flux-dev", "flux-pro-1.1", "flux-pro")

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from fluxhost.kinds import pipelines_for
 from fluxhost.wire.base_inputs import BaseGenerationInputs
+from fluxhost.wire.flux2 import Flux2BaseInputs
 from fluxhost.wire.inputs import GenerationInputs
 
 # How an endpoint's output size is decided (fluxhost.planning):
@@ -17,10 +18,13 @@ from fluxhost.wire.inputs import GenerationInputs
 #   (raw mode caps the guidance);
 # - "kontext": its aspect_ratio, else the aspect of the first input image given (`size_from`),
 #   else 1:1, at FLUXHOST_KONTEXT_MEGAPIXELS, with Kontext's steps and guidance;
-# - "input": the first input image given (`size_from`), fitted to the API's 256..1440 bounds.
-Sizing = Literal["request", "ultra", "kontext", "input"]
-# A request body: finetuned (names a finetune) or base.
-RequestModel = type[GenerationInputs] | type[BaseGenerationInputs]
+# - "input": the first input image given (`size_from`), fitted to the API's 256..1440 bounds;
+# - "flux2": the request's width x height, a side 0 or null taken from the first reference
+#   image given (`size_from`; none: 1024 x 1024), capped at 4 MP keeping the aspect, sides
+#   snapped to multiples of 16 (`planning.flux2_size`).
+Sizing = Literal["request", "ultra", "kontext", "input", "flux2"]
+# A request body: finetuned (names a finetune), base (FLUX.1) or FLUX.2.
+RequestModel = type[GenerationInputs] | type[BaseGenerationInputs] | type[Flux2BaseInputs]
 # Request fields that become plan fields of their own (e.g. canny thresholds, expand's
 # padding): params -> Plan keyword arguments.
 Extras = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -50,10 +54,15 @@ class Endpoint:
     # The input images the output size follows ("input" and "kontext" sizing): the first given.
     size_from: tuple[str, ...] = ()
     # Steps and guidance where the request leaves them null (or has no such fields); None: the
-    # request always carries both (the finetuned endpoints).
+    # request always carries both (the finetuned endpoints), or they follow the pipeline that
+    # serves it (the FLUX.2 endpoints without such fields: `planning.FLUX2_STEPS_GUIDANCE`).
     steps_guidance: tuple[int, float] | None = None
     output_format: str = "jpeg"  # where the request leaves it null
     extras: Extras = field(default=no_extras)
+    # The provider's per-megapixel price in credits, where the operator's FLUXHOST_PRICES has
+    # none: (the first output megapixel, each further output and each input megapixel), in
+    # whole megapixels rounded up (api/pricing.py). None: no built-in price (cost: null).
+    megapixel_price: tuple[float, float] | None = None
 
     @property
     def path(self) -> str:

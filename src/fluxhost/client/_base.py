@@ -31,6 +31,7 @@ from fluxhost.wire.base_inputs import (
     FluxUltraInput,
 )
 from fluxhost.wire.finetunes import FinetuneInputs
+from fluxhost.wire.flux2 import Flux2FlexInputs, Flux2Inputs, Flux2KleinInputs
 from fluxhost.wire.inputs import (
     FinetuneCannyInputs,
     FinetuneDepthInputs,
@@ -98,6 +99,13 @@ class ClientBase(Generic[S]):
     flux_pro_1_0_depth = typed(DepthInputs)
     flux_kontext_pro = typed(FluxKontextProInputs)
     flux_kontext_max = typed(FluxKontextProInputs)
+    flux_2_pro = typed(Flux2Inputs)
+    flux_2_pro_preview = typed(Flux2Inputs)
+    flux_2_max = typed(Flux2Inputs)
+    flux_2_flex = typed(Flux2FlexInputs)
+    flux_2_klein_4b = typed(Flux2KleinInputs)
+    flux_2_klein_9b = typed(Flux2KleinInputs)
+    flux_2_klein_9b_preview = typed(Flux2KleinInputs)
 
 
 def typed_body(endpoint: str, inputs: BaseModel | None, fields: dict[str, Any]

@@ -9,7 +9,8 @@ from typing import Any
 
 from fluxhost import catalog
 from fluxhost.catalog import Endpoint
-from fluxhost.planning.sizes import KONTEXT_MULTIPLE, area_size, ultra_size
+from fluxhost.kinds import BUILTIN_KINDS
+from fluxhost.planning.sizes import KONTEXT_MULTIPLE, area_size, flux2_size, ultra_size
 from fluxhost.settings import Settings
 from fluxhost.store.tasks import INPUTS_PARAM
 from fluxhost.wire import parse_aspect_ratio
@@ -21,6 +22,13 @@ PRO_IMAGE_PROMPT_STRENGTH = 1.0
 # open-weights lever for a less polished, more natural look is lower guidance, so raw caps the
 # guidance at this.
 RAW_GUIDANCE = 2.0
+# Steps and guidance of the FLUX.2 endpoints without such fields (pro, pro-preview, max,
+# klein), by the pipeline that serves them: FLUX.2 [dev]'s reference settings (50 steps, its
+# distilled guidance 4.0; its model card calls 28 steps a good trade-off, but pro and max are
+# the quality endpoints), and a distilled klein's 4 steps (guidance is no input of a distilled
+# klein; 1.0 is what its pipeline takes then).
+FLUX2_STEPS_GUIDANCE: dict[str, tuple[int, float]] = {
+    "flux2": (50, 4.0), "klein": (4, 1.0), "klein-kv": (4, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,9 @@ class Plan:
     kinds: tuple[str, ...]  # pipeline kinds the model set must have, main one first
     pipeline: str  # the pipeline the main kind runs (base, fill, canny, depth, kontext)
     prompt: str
-    width: int  # 0 for image-driven endpoints: the input image decides (worker/requests.py)
+    # 0 for image-driven endpoints: the input image decides (worker/requests.py); FLUX.2: a
+    # side the request left to the model and its first reference will decide, else final
+    width: int
     height: int
     steps: int
     guidance: float
@@ -67,7 +77,7 @@ def plan(endpoint: str, params: dict[str, Any], settings: Settings,
     inputs: dict[str, str] = {k: v for k, v in (params.get(INPUTS_PARAM) or {}).items() if v}
     if inputs.get("image_prompt") and pipeline == "base":  # Redux feeds the base pipeline
         kinds.append("redux")
-    width, height, steps, guidance, extra = _sized(record, params, inputs, settings)
+    width, height, steps, guidance, extra = _sized(record, params, inputs, settings, kinds[0])
     # A control image given preprocessed (edges, a depth map) is used as given.
     extra["preprocessed"] = "preprocessed_image" in inputs
     return Plan(
@@ -89,9 +99,12 @@ def plan(endpoint: str, params: dict[str, Any], settings: Settings,
 
 
 def _sized(record: Endpoint, params: dict[str, Any], inputs: dict[str, str],
-           settings: Settings) -> tuple[int, int, int, float, dict[str, Any]]:
+           settings: Settings, kind: str) -> tuple[int, int, int, float, dict[str, Any]]:
     """Width, height, steps, guidance and further plan fields, by the record's sizing."""
     extra: dict[str, Any] = {}
+    if record.sizing == "flux2":
+        return (*_flux2_size(record, params, inputs),
+                *_flux2_steps_guidance(record, params, settings, kind), extra)
     if record.sizing == "ultra":
         width, height = ultra_size(params["aspect_ratio"], settings.resolved_ultra_megapixels)
         guidance = settings.ultra_guidance
@@ -114,6 +127,28 @@ def _sized(record: Endpoint, params: dict[str, Any], inputs: dict[str, str],
     else:  # "input": the input image decides (worker/requests.py)
         width = height = 0
     return (width, height, *_steps_guidance(record, params), extra)
+
+
+def _flux2_size(record: Endpoint, params: dict[str, Any],
+                inputs: dict[str, str]) -> tuple[int, int]:
+    """The final size, unless a side is left to the model and a reference is given: then the
+    request's sides (0 for the one left), for the worker to finish with the reference."""
+    width, height = int(params.get("width") or 0), int(params.get("height") or 0)
+    if (width and height) or not any(name in inputs for name in record.size_from):
+        return flux2_size(width, height, None)
+    return width, height
+
+
+def _flux2_steps_guidance(record: Endpoint, params: dict[str, Any], settings: Settings,
+                          kind: str) -> tuple[int, float]:
+    """flex's own fields; the others' by the kind serving them: those FLUXHOST_MODELS gives it,
+    else its pipeline's (a kind this process does not know: the endpoint's default kind's)."""
+    if record.steps_guidance is not None:
+        return _steps_guidance(record, params)
+    pipeline = settings.kind_pipeline(kind) or BUILTIN_KINDS[record.kind]
+    steps, guidance = FLUX2_STEPS_GUIDANCE.get(pipeline, FLUX2_STEPS_GUIDANCE["flux2"])
+    own_steps, own_guidance = settings.kind_steps_guidance(kind)
+    return own_steps or steps, guidance if own_guidance is None else own_guidance
 
 
 def _steps_guidance(record: Endpoint, params: dict[str, Any]) -> tuple[int, float]:

@@ -4,6 +4,14 @@ import from here."""
 
 from __future__ import annotations
 
-from fluxhost.planning import KONTEXT_IMAGE_FIELDS, Plan, kontext_image_size, plan
+from fluxhost.planning import (
+    FLUX2_IMAGE_FIELDS,
+    KONTEXT_IMAGE_FIELDS,
+    Plan,
+    flux2_size,
+    kontext_image_size,
+    plan,
+)
 
-__all__ = ["KONTEXT_IMAGE_FIELDS", "Plan", "kontext_image_size", "plan"]
+__all__ = ["FLUX2_IMAGE_FIELDS", "KONTEXT_IMAGE_FIELDS", "Plan", "flux2_size",
+           "kontext_image_size", "plan"]

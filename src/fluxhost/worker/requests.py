@@ -8,18 +8,26 @@ from fluxhost.engine.types import (
     Control,
     Expand,
     Fill,
+    Flux2,
     ImagePrompt,
     Kontext,
     LoraSpec,
     TextToImage,
 )
+from fluxhost.kinds import FLUX2_PIPELINES
 from fluxhost.worker.inputs import InputError, fill_mask, fit_size, open_image, resized
-from fluxhost.worker.jobs import KONTEXT_IMAGE_FIELDS, Plan, kontext_image_size
+from fluxhost.worker.jobs import (
+    FLUX2_IMAGE_FIELDS,
+    KONTEXT_IMAGE_FIELDS,
+    Plan,
+    flux2_size,
+    kontext_image_size,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
 
-EngineRequest = TextToImage | Fill | Control | Expand | Kontext
+EngineRequest = TextToImage | Fill | Control | Expand | Kontext | Flux2
 
 
 def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> EngineRequest:
@@ -61,6 +69,8 @@ def engine_request(p: Plan, inputs: dict[str, bytes], lora: LoraSpec | None) -> 
         images = _kontext_images(inputs)
         width, height = (p.width, p.height) if p.width else _kontext_size(p, images)
         return Kontext(images=images, width=width, height=height, kind=p.kind, **common)
+    if p.pipeline in FLUX2_PIPELINES:
+        return _flux2(p, inputs, common)
     raise InputError(f"no engine request for pipeline kind {p.kind!r}")
 
 
@@ -72,7 +82,20 @@ def input_images(req: EngineRequest) -> dict[str, Image.Image]:
         return {"preprocessed_image" if req.preprocessed else "control_image": req.control_image}
     if isinstance(req, Kontext):
         return dict(zip(KONTEXT_IMAGE_FIELDS, req.images, strict=False))
+    if isinstance(req, Flux2):  # (named by position: a gap in the fields shifts the names)
+        return dict(zip(FLUX2_IMAGE_FIELDS, req.references, strict=False))
     return {"image_prompt": req.image_prompt.image} if req.image_prompt else {}
+
+
+def _flux2(p: Plan, inputs: dict[str, bytes], common: dict[str, Any]) -> Flux2:
+    """The references in field order (input_image, input_image_2, ...), RGB; a side the
+    request left to the model is the first reference's (planning decided the rest)."""
+    references = tuple(open_image(inputs[name], name).convert("RGB")
+                       for name in FLUX2_IMAGE_FIELDS if name in inputs)
+    width, height = p.width, p.height
+    if not (width and height):
+        width, height = flux2_size(width, height, references[0].size if references else None)
+    return Flux2(references=references, width=width, height=height, kind=p.kind, **common)
 
 
 def _kontext_images(inputs: dict[str, bytes]) -> tuple[Image.Image, ...]:

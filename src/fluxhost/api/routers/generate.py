@@ -1,5 +1,6 @@
 """The generation endpoints, one route per catalog record (fluxhost.catalog: the five finetuned
-ones and the ten of base-api.openapi.json): validate, queue, answer with a polling URL."""
+ones, the ten of base-api.openapi.json and the seven of flux2-api.openapi.json): validate, queue,
+answer with a polling URL."""
 
 from __future__ import annotations
 
@@ -37,13 +38,14 @@ from fluxhost.store.tasks import INPUTS_PARAM, TooManyActiveTasks
 from fluxhost.webhooks.targets import check_url_literal
 from fluxhost.wire import AsyncResponse, AsyncWebhookResponse, FinetuneCannyInputs, GenerationInputs
 from fluxhost.wire.base_inputs import BaseGenerationInputs, CannyInputs
+from fluxhost.wire.flux2 import Flux2BaseInputs
 from fluxhost.wire.outputs import AsyncWebhookResponseWithPolling
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 
-# A finetuned request (ownership checked) or a base one (no finetune).
-Inputs = GenerationInputs | BaseGenerationInputs
+# A finetuned request (ownership checked) or a base or FLUX.2 one (no finetune).
+Inputs = GenerationInputs | BaseGenerationInputs | Flux2BaseInputs
 SEED_MAX = 2**32 - 1
 
 
