@@ -38,11 +38,16 @@ PIPELINE_CLASSES = {
     "canny": "FluxControlPipeline",
     "depth": "FluxControlPipeline",
     "redux": "FluxPriorReduxPipeline",
+    "flux2-dev": "Flux2Pipeline",
+    "klein-4b": "Flux2KleinPipeline",
+    "klein-9b": "Flux2KleinPipeline",
+    "klein-9b-kv": "Flux2KleinKVPipeline",
 }
 
 
 def test_layout(dev_set: dict[str, Path]) -> None:
-    assert {"base", "fill", "canny", "depth", "kontext", "redux"} == DEV_KINDS
+    assert {"base", "fill", "canny", "depth", "kontext", "redux",
+            "flux2-dev", "klein-4b", "klein-9b", "klein-9b-kv"} == DEV_KINDS
     assert set(dev_set) == DEV_KINDS | {DEPTH_ESTIMATOR}
     for kind, class_name in PIPELINE_CLASSES.items():
         index = json.loads((dev_set[kind] / "model_index.json").read_text())

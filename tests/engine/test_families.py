@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fluxhost.engine import Control, Engine, Expand, Fill, Kontext, TextToImage
+from fluxhost.engine import Control, Engine, Expand, Fill, Flux2, Kontext, TextToImage
 from fluxhost.engine.devmodels import DEV_KINDS
-from fluxhost.engine.families import FAMILIES, TRAINING, family_for, pipeline_names, pipeline_spec
+from fluxhost.engine.families import (
+    BUILTIN_KIND_PIPELINES,
+    FAMILIES,
+    TRAINING,
+    family_for,
+    pipeline_names,
+    pipeline_spec,
+)
 from fluxhost.kinds import BUILTIN_PIPELINES
 from fluxhost.settings import Settings
 
@@ -26,6 +33,7 @@ def test_each_request_type_has_its_family() -> None:
         Expand(image=IMAGE, top=0, bottom=0, left=0, right=0, **COMMON),
         Control(kind="canny", control_image=IMAGE, **COMMON),
         Kontext(images=(), **COMMON),
+        Flux2(references=(), **COMMON),
     ]
     families = [family_for(r) for r in requests]
     assert [f.request_type for f in families] == [type(r) for r in requests]
@@ -33,7 +41,9 @@ def test_each_request_type_has_its_family() -> None:
 
 
 def test_the_registry_the_vocabulary_and_the_dev_set_agree() -> None:
-    assert pipeline_names() == frozenset(BUILTIN_PIPELINES) == DEV_KINDS
+    # FLUX.1's kinds are their pipelines; FLUX.2's run one of three (klein-4b: klein).
+    assert pipeline_names() == {*BUILTIN_PIPELINES, *BUILTIN_KIND_PIPELINES.values()}
+    assert {*BUILTIN_PIPELINES, *BUILTIN_KIND_PIPELINES} == DEV_KINDS
     assert pipeline_spec("redux").borrows_from == "base"
     assert pipeline_spec(TRAINING.pipeline).class_name == "FluxPipeline"
     with pytest.raises(ValueError, match="unknown pipeline"):

@@ -18,7 +18,8 @@ Properties:
   (API process and worker process starting together) settle on one winner.
 
 Layout: `root/<kind>/` is a `save_pretrained` directory per pipeline kind (base, fill, canny,
-depth, kontext, redux: each family package's dev builders, fluxhost.engine.families.flux1.dev),
+depth, kontext, redux: fluxhost.engine.families.flux1.dev; flux2-dev, klein-4b, klein-9b,
+klein-9b-kv: fluxhost.engine.families.flux2.dev),
 `root/depth_estimator/` a transformers depth model (fluxhost.engine.devdepth) that turns control
 images into depth maps for the depth pipeline, and `root/COMPLETE` the marker.
 
@@ -41,15 +42,16 @@ from typing import Any
 from fluxhost.engine.devdepth import build_depth_estimator
 from fluxhost.engine.devparts import DevBuilder, DevParts
 from fluxhost.engine.families.flux1.dev import DEV_BUILDERS as FLUX1_BUILDERS
+from fluxhost.engine.families.flux2.dev import DEV_BUILDERS as FLUX2_BUILDERS
 from fluxhost.engine.hf import set_offline_env
 from fluxhost.kinds import DEPTH_ESTIMATOR_KEY
 
 # Bump when a builder changes what it writes, so existing sets on disk are rebuilt.
-DEV_SET_VERSION = 3
+DEV_SET_VERSION = 4
 MARKER_NAME = "COMPLETE"
 
 # Pipeline kind -> builder writing a save_pretrained directory.
-_BUILDERS: dict[str, DevBuilder] = {**FLUX1_BUILDERS}
+_BUILDERS: dict[str, DevBuilder] = {**FLUX1_BUILDERS, **FLUX2_BUILDERS}
 # Entries of the set that are not pipelines.
 _AUX_BUILDERS: dict[str, DevBuilder] = {DEPTH_ESTIMATOR_KEY: build_depth_estimator}
 DEV_KINDS: frozenset[str] = frozenset(_BUILDERS)

@@ -1,10 +1,11 @@
 """The family registry: which family serves a request type, and how each pipeline loads.
 
 A family (fluxhost.engine.families.protocol.Family) is one module serving one request type;
-families of one model generation live in one package (`flux1/`) with what they share (text
-encoders, prompt encoding, dev model builders). The engine looks a request's family up here by
-the request's type, and a pipeline's load recipe by its FLUXHOST_MODELS name. To add a family:
-write its module, add its instance to FAMILIES; a pipeline name must belong to one model family.
+families of one model generation live in one package (`flux1/`, `flux2/`) with what they share
+(text encoders, prompt encoding, dev model builders). The engine looks a request's family up
+here by the request's type, and a pipeline's load recipe by its FLUXHOST_MODELS name. To add a
+family: write its module, add its instance to FAMILIES; a pipeline name must belong to one model
+family.
 
 Torch-free, like every module it imports.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Any, TypeVar, cast
 
 from fluxhost.engine.families.flux1 import control, fill, kontext, text_to_image
+from fluxhost.engine.families.flux2 import common as flux2_common
+from fluxhost.engine.families.flux2 import generation as flux2
 from fluxhost.engine.families.protocol import Family, PipelineSpec, TrainingFamily
 from fluxhost.engine.types import Request
 
@@ -25,9 +28,14 @@ FAMILIES: tuple[Family[Any], ...] = (
     fill.EXPAND_FAMILY,
     control.FAMILY,
     kontext.FAMILY,
+    flux2.FAMILY,
 )
 # The family whose base pipeline LoRAs are trained on.
 TRAINING: TrainingFamily = text_to_image.FAMILY
+
+# Built-in kinds that are not their pipeline's namesake (FLUX.2's: klein-4b runs klein) -> the
+# pipeline each runs.
+BUILTIN_KIND_PIPELINES: dict[str, str] = dict(flux2_common.BUILTIN_KINDS)
 
 _BY_REQUEST: dict[type, Family[Any]] = {f.request_type: f for f in FAMILIES}
 _PIPELINES: dict[str, PipelineSpec] = {
