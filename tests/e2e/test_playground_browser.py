@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from PIL import Image
 
+from fluxhost import catalog
 from tests.e2e.conftest import Deployment, provision
 from tests.e2e.harness import Node
 from tests.e2e.test_docs_browser import CHROMIUM, Browser
@@ -155,7 +156,7 @@ def test_banner_key_and_text_to_image(deployment: Deployment, browser: Browser) 
     shot(page, "01-start-dev-banner")
     # Every endpoint of the schema is offered, and its form's ids clash with nothing on the page.
     paths = page.eval_on_selector_all("#endpoint option", "os => os.map(o => o.value)")
-    assert len(paths) == 15
+    assert len(paths) == len(catalog.ENDPOINTS)
     for path in paths:
         page.select_option("#endpoint", path)
         ids = page.eval_on_selector_all("[id]", "es => es.map(e => e.id)")
