@@ -3,14 +3,15 @@ hold (the JS SDK's extra fields are ignored), what is stored for the worker, the
 and price each answer reports, and the 501 where the model set has no FLUX.2 model.
 
 The provider's own answer to `{"width": 65, "height": 65}` on /v1/flux-2-pro, as recorded by a
-third party (contract/FLUX2-API-SOURCES.md), is `cost 3.0, input_mp 0.0, output_mp 0.0`: the
-size snapped to 64 x 64, billed as one megapixel. Running them end to end waits for the FLUX.2
-engine family (tests/e2e)."""
+third party, is `cost 3.0, input_mp 0.0, output_mp 0.0`: the size snapped to 64 x 64, billed as
+one megapixel. The last test runs each endpoint through an embedded worker on the dev set's
+tiny FLUX.2 pipelines (in process; over HTTP with real processes: tests/e2e, to come)."""
 
 from __future__ import annotations
 
 import base64
 import io
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -173,6 +174,22 @@ def test_image_urls_and_blob_paths_are_refused(client: TestClient, tenant: Tenan
     assert bad["loc"] == ["body", "input_image_4"]
 
 
+@pytest.mark.parametrize(("size", "ok"), [
+    ((64, 512), True), ((63, 500), False), ((64, 513), False), ((4096, 512), True)])
+def test_references_the_pipelines_take(client: TestClient, tenant: Tenant,
+                                       size: tuple[int, int], ok: bool) -> None:
+    """Both sides at least 64 px, aspect up to 8:1 (what diffusers' FLUX.2 pipelines take):
+    refused at submit, naming the field, rather than failing the task in the worker."""
+    body = {"input_image_2": png(size)}
+    if ok:
+        submit(client, tenant, "flux-2-max", **body)
+        return
+    error = refused(client, tenant, "flux-2-max", **body)
+    assert error["loc"] == ["body", "input_image_2"]
+    assert error["msg"] == (f"Value error, the reference image is {size[0]}x{size[1]}; FLUX.2 "
+                            "takes both sides at least 64 px and aspect ratios up to 8:1")
+
+
 @pytest.mark.parametrize(("endpoint", "body", "upsampled"), [
     ("flux-2-pro", {}, True),
     ("flux-2-pro", {"disable_pup": True}, False),
@@ -259,3 +276,32 @@ def test_not_served_on_the_emoji_demo_set(app_with: App, services: Any,
     assert count_by_state(services.store) == {}
     ready = client.get("/ready").json()
     assert {f"/v1/{name}" for name in FLUX2} <= set(ready["endpoints_unserved"])
+
+
+def test_every_endpoint_runs_on_the_dev_set(app_with: App, tenant: Tenant) -> None:
+    """Through an embedded worker: Ready, an image of the size the answer announced, the prompt
+    upsampled where the endpoint does it."""
+    client = app_with(workers=1)
+    cases = {
+        "flux-2-pro": {"width": 128, "height": 96},
+        "flux-2-pro-preview": {"width": 96, "height": 96, "disable_pup": True},
+        "flux-2-max": {"input_image": png((96, 64)), "input_image_4": png((64, 64))},
+        "flux-2-flex": {"steps": 2, "input_image": png((96, 64)), "prompt_upsampling": False},
+        "flux-2-klein-4b": {"input_image": png((64, 128)), "input_image_3": png((64, 64))},
+        "flux-2-klein-9b": {"width": 64, "height": 64, "output_format": "png"},
+        "flux-2-klein-9b-preview": {"input_image": png((80, 64)), "height": 128},
+    }
+    answers = {name: submit(client, tenant, name, prompt="a red door", **body)
+               for name, body in cases.items()}
+    deadline = time.monotonic() + 600
+    for name, answer in answers.items():
+        while (result := client.get("/v1/get_result", params={"id": answer["id"]}).json())[
+                "status"] == "Pending":
+            assert time.monotonic() < deadline, f"{name} did not finish"
+            time.sleep(0.1)
+        assert result["status"] == "Ready", (name, result)
+        image = Image.open(io.BytesIO(client.get(result["result"]["sample"]).content))
+        assert round(image.width * image.height / 1e6, 2) == answer["output_mp"], name
+        upsampled = result["result"]["prompt"] != "a red door"
+        assert upsampled == stored(client, answer)["prompt_upsampling"], name
+        assert image.format == ("PNG" if name == "flux-2-klein-9b" else "JPEG"), name

@@ -30,7 +30,7 @@ from fluxhost.wire.base_inputs import (
     FluxProExpandInputs,
     FluxProFillInputs,
 )
-from fluxhost.wire.flux2 import Flux2BaseInputs
+from fluxhost.wire.flux2 import REFERENCE_MAX_ASPECT, REFERENCE_MIN_SIDE, Flux2BaseInputs
 
 Inputs = GenerationInputs | BaseGenerationInputs | Flux2BaseInputs
 T = TypeVar("T")
@@ -87,7 +87,8 @@ def check_images(body: Inputs, max_pixels: int, max_request_pixels: int
             errors.append(field_error(name, UNDECODABLE, "value_error", None))
     if errors:
         return {}, errors
-    return checked, _check_combination(body, checked, max_pixels)
+    return checked, _check_combination(body, checked, max_pixels) + _check_references(
+        body, checked)
 
 
 def _decode(raw: bytes, img: Image.Image) -> CheckedImage:
@@ -137,6 +138,21 @@ def _check_combination(body: Inputs, images: dict[str, CheckedImage],
                 "image", f"Value error, the expanded image would be {width}x{height} = "
                 f"{width * height} pixels, more than the limit of {max_pixels}", "value_error",
                 None))
+    return errors
+
+
+def _check_references(body: Inputs, images: dict[str, CheckedImage]) -> list[dict[str, Any]]:
+    """FLUX.2's references as its pipelines take them (the worker would fail the task)."""
+    if not isinstance(body, Flux2BaseInputs):
+        return []
+    errors = []
+    for name, image in images.items():
+        (w, h) = image.size
+        if min(w, h) < REFERENCE_MIN_SIDE or max(w, h) > REFERENCE_MAX_ASPECT * min(w, h):
+            errors.append(field_error(
+                name, f"Value error, the reference image is {w}x{h}; FLUX.2 takes both sides "
+                f"at least {REFERENCE_MIN_SIDE} px and aspect ratios up to "
+                f"{REFERENCE_MAX_ASPECT}:1", "value_error", None))
     return errors
 
 

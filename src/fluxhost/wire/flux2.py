@@ -30,6 +30,10 @@ ORDINALS = ("", "second", "third", "fourth", "fifth", "sixth", "seventh", "eight
 IMAGE_FIELDS = tuple("input_image" + ("" if n == 1 else f"_{n}") for n in range(1, 9))
 KLEIN_IMAGE_FIELDS = IMAGE_FIELDS[:4]
 MIN_SIDE = 64
+# What the FLUX.2 pipelines take as a reference image (diffusers' Flux2ImageProcessor refuses
+# the rest): both sides at least 64 px, an aspect ratio up to 8:1. Checked at submit.
+REFERENCE_MIN_SIDE = 64
+REFERENCE_MAX_ASPECT = 8
 USER_DESC = ("An identifier of your end user (1-256 characters), for abuse monitoring; stored "
              "with the task.")
 DISABLE_PUP_DESC = ("Turn off the prompt upsampling this model applies by default "
