@@ -11,15 +11,8 @@ from PIL import Image
 
 from fluxhost.engine import Control, Engine, Expand, Fill, Flux2, Kontext, TextToImage
 from fluxhost.engine.devmodels import DEV_KINDS
-from fluxhost.engine.families import (
-    BUILTIN_KIND_PIPELINES,
-    FAMILIES,
-    TRAINING,
-    family_for,
-    pipeline_names,
-    pipeline_spec,
-)
-from fluxhost.kinds import BUILTIN_PIPELINES
+from fluxhost.engine.families import FAMILIES, TRAINING, family_for, pipeline_names, pipeline_spec
+from fluxhost.kinds import BUILTIN_KINDS, BUILTIN_PIPELINES, FLUX2_PIPELINES
 from fluxhost.settings import Settings
 
 IMAGE = Image.new("RGB", (16, 16))
@@ -42,8 +35,8 @@ def test_each_request_type_has_its_family() -> None:
 
 def test_the_registry_the_vocabulary_and_the_dev_set_agree() -> None:
     # FLUX.1's kinds are their pipelines; FLUX.2's run one of three (klein-4b: klein).
-    assert pipeline_names() == {*BUILTIN_PIPELINES, *BUILTIN_KIND_PIPELINES.values()}
-    assert {*BUILTIN_PIPELINES, *BUILTIN_KIND_PIPELINES} == DEV_KINDS
+    assert pipeline_names() == {*BUILTIN_PIPELINES, *FLUX2_PIPELINES}
+    assert set(BUILTIN_KINDS) == DEV_KINDS
     assert pipeline_spec("redux").borrows_from == "base"
     assert pipeline_spec(TRAINING.pipeline).class_name == "FluxPipeline"
     with pytest.raises(ValueError, match="unknown pipeline"):

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from fluxhost.engine.demo import adapt
 from fluxhost.engine.failures import LoadFailures
-from fluxhost.engine.families import BUILTIN_KIND_PIPELINES, TRAINING, family_for, pipeline_spec
+from fluxhost.engine.families import TRAINING, family_for, pipeline_spec
 from fluxhost.engine.families.protocol import Inputs
 from fluxhost.engine.generate import denoise
 from fluxhost.engine.hf import set_offline_env
@@ -117,8 +117,7 @@ class Engine:
         """The pipeline (base, fill, canny, depth, kontext, redux; flux2, klein, klein-kv) `kind`
         runs: a built-in FLUX.1 kind runs its namesake, a built-in FLUX.2 kind the pipeline of its
         weights (klein-4b: klein), an operator-defined one the pipeline FLUXHOST_MODELS gives it."""
-        # The families' table answers for the built-in kinds settings may not know yet.
-        return self.settings.kind_pipeline(kind) or BUILTIN_KIND_PIPELINES.get(kind)
+        return self.settings.kind_pipeline(kind)
 
     def check_kind(self, kind: str, pipelines: Collection[str]) -> str:
         """The pipeline `kind` runs, checked to be one of `pipelines` (the request type's)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any, TypeVar, cast
 
 from fluxhost.engine.families.flux1 import control, fill, kontext, text_to_image
-from fluxhost.engine.families.flux2 import common as flux2_common
 from fluxhost.engine.families.flux2 import generation as flux2
 from fluxhost.engine.families.protocol import Family, PipelineSpec, TrainingFamily
 from fluxhost.engine.types import Request
@@ -32,10 +31,6 @@ FAMILIES: tuple[Family[Any], ...] = (
 )
 # The family whose base pipeline LoRAs are trained on.
 TRAINING: TrainingFamily = text_to_image.FAMILY
-
-# Built-in kinds that are not their pipeline's namesake (FLUX.2's: klein-4b runs klein) -> the
-# pipeline each runs.
-BUILTIN_KIND_PIPELINES: dict[str, str] = dict(flux2_common.BUILTIN_KINDS)
 
 _BY_REQUEST: dict[type, Family[Any]] = {f.request_type: f for f in FAMILIES}
 _PIPELINES: dict[str, PipelineSpec] = {

@@ -10,6 +10,7 @@ klein-4b and a klein-4b Base kind load one Qwen3-4B, a klein-9b kind loads its o
 from __future__ import annotations
 
 from fluxhost.engine.families.protocol import PipelineSpec
+from fluxhost.kinds import FLUX2_KINDS
 
 GROUP = "flux2"
 SHARED_COMPONENTS: tuple[str, ...] = ("text_encoder", "tokenizer", "vae")
@@ -30,16 +31,12 @@ FLUX2 = pipeline("flux2", "Flux2Pipeline")  # FLUX.2 [dev]
 KLEIN = pipeline("klein", "Flux2KleinPipeline")  # [klein] 4B / 9B, distilled or Base
 # [klein] 9B KV: caches the references' attention keys and values after the first step.
 KLEIN_KV = pipeline("klein-kv", "Flux2KleinKVPipeline")
+# The names are fluxhost.kinds.FLUX2_PIPELINES (tests/engine/test_families.py checks).
 PIPELINES = (FLUX2, KLEIN, KLEIN_KV)
 
-# The built-in FLUX.2 kinds -> the pipeline each runs (the same table as
-# fluxhost.kinds.FLUX2_KINDS, which settings reads).
-BUILTIN_KINDS: dict[str, str] = {
-    "flux2-dev": FLUX2.name,
-    "klein-4b": KLEIN.name,
-    "klein-9b": KLEIN.name,
-    "klein-9b-kv": KLEIN_KV.name,
-}
+# The built-in FLUX.2 kinds (flux2-dev, klein-4b, klein-9b, klein-9b-kv) -> the pipeline each
+# runs; settings answers the same through Settings.kind_pipeline.
+BUILTIN_KINDS: dict[str, str] = FLUX2_KINDS
 
 # diffusers 0.42 puts no limit on the references (each adds its latent tokens, up to 4096 at its
 # 1 MP cap, to every step's attention); the request type takes up to ten (the most the FLUX.2
