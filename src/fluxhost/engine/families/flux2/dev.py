@@ -92,6 +92,7 @@ def _build(kind: str, class_name: str, encoder: str, **config: Any) -> DevBuilde
 
         enc = parts.get(f"flux2-{encoder}", lambda: _encoder(encoder))
         width = MISTRAL_WIDTH if encoder == "mistral" else QWEN3_WIDTH[encoder]
+        # FLUX.2 [dev] is guidance-distilled (a guidance embedding); [klein] has none.
         transformer = build_transformer(SEED_TRANSFORMER[kind], text_width=width,
                                         guidance_embeds=encoder == "mistral")
         pipe = getattr(diffusers, class_name)(
