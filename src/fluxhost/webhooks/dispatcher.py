@@ -24,6 +24,7 @@ import httpx
 
 from fluxhost import render
 from fluxhost.metrics.process import WEBHOOK_ATTEMPTS
+from fluxhost.netguard.transport import DeadlineTransport, deadline
 from fluxhost.settings import Settings
 from fluxhost.storage.signing import UrlSigner
 from fluxhost.store import outbox
@@ -34,7 +35,6 @@ from fluxhost.store.tasks import get_task
 from fluxhost.webhooks.limits import InflightLimits, Slot
 from fluxhost.webhooks.signature import signature_headers
 from fluxhost.webhooks.targets import ResolvedTarget, TargetRefused, resolve_target, target_key
-from fluxhost.webhooks.transport import DeadlineTransport, deadline
 
 log = logging.getLogger("fluxhost.webhooks")
 

@@ -1,37 +1,35 @@
-"""SSRF guard for webhook targets.
+"""SSRF guard for webhook targets, in webhook terms (the guard itself: fluxhost.netguard).
 
 Two checks: `check_url_literal` at submit time (no DNS, so a submit never blocks on a resolver)
 and `resolve_target` at delivery time, which resolves the name, refuses if *any* address is
-disallowed, and pins the connection to one checked address. Pinning matters: if we checked the
-name and then let the HTTP client resolve it again, a rebinding DNS server could answer with a
-public address for the check and 127.0.0.1 for the connect."""
+disallowed, and pins the connection to one checked address (see netguard.guard on why)."""
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import socket
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from fluxhost.netguard.guard import (
+    BadUrl,
+    PinnedTarget,
+    address_refusal,
+    first_refused,
+    is_local_name,
+    parse_ip_literal,
+    resolve,
+    split_url,
+)
 
-ALLOWED_SCHEMES = ("http", "https")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-# Names that resolve to the local host without asking DNS (RFC 6761 reserves *.localhost).
-_LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
-
-# What inet_aton would read as an IPv4 address: decimal/octal/hex parts, 1 to 4 of them.
-# Checked first because inet_aton itself ignores trailing garbage after whitespace.
-_INET_ATON_FORM = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
-
-# LDH labels, plus "_" which real DNS names do carry. IDNA hosts arrive here already as xn--.
-_HOST_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
-
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+__all__ = [
+    "ResolvedTarget",
+    "TargetRefused",
+    "address_refusal",
+    "check_url_literal",
+    "resolve_target",
+    "target_key",
+]
 
 
 class TargetRefused(Exception):
@@ -43,44 +41,14 @@ class TargetRefused(Exception):
 
 
 @dataclass(frozen=True)
-class ResolvedTarget:
+class ResolvedTarget(PinnedTarget):
     """A checked webhook target, pinned to `ip`."""
-
-    url: str  # as submitted
-    scheme: str
-    host: str  # ASCII (IDNA) host name or IP literal, without brackets
-    port: int
-    ip: str  # the address we connect to
-    addresses: tuple[str, ...]  # everything the name resolved to (all of them were checked)
-
-    @property
-    def host_header(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        if self.port == _DEFAULT_PORTS[self.scheme]:
-            return host
-        return f"{host}:{self.port}"
-
-    @property
-    def pinned_url(self) -> httpx.URL:
-        return httpx.URL(self.url).copy_with(host=self.ip, port=self.port)
 
     def build_request(
         self, client: httpx.Client, *, content: bytes, headers: dict[str, str]
     ) -> httpx.Request:
-        """A POST to the pinned address that still presents (and, for https, verifies) the
-        original host name."""
-        extensions: dict[str, Any] = {}
-        if self.scheme == "https" and not _is_ip_literal(self.host):
-            # httpcore passes this as server_hostname: SNI and certificate checks use the real
-            # name although the socket goes to the pinned IP.
-            extensions["sni_hostname"] = self.host
-        return client.build_request(
-            "POST",
-            self.pinned_url,
-            content=content,
-            headers={**headers, "Host": self.host_header},
-            extensions=extensions,
-        )
+        """The delivery's POST to the pinned address, presenting the original host name."""
+        return self.request(client, "POST", content=content, headers=headers)
 
 
 def check_url_literal(url: str, allow_private: bool) -> str | None:
@@ -94,9 +62,9 @@ def check_url_literal(url: str, allow_private: bool) -> str | None:
         return exc.reason
     if allow_private:
         return None
-    if host in _LOCAL_NAMES or host.endswith(".localhost"):
+    if is_local_name(host):
         return f"webhook host {host!r} is the local host; private targets are not allowed"
-    addr = _parse_ip_literal(host)
+    addr = parse_ip_literal(host)
     if addr is not None:
         why = address_refusal(addr)
         if why:
@@ -112,25 +80,18 @@ def resolve_target(url: str, allow_private: bool) -> ResolvedTarget:
     if reason:
         raise TargetRefused(reason)
     scheme, host, port = _split(url)
-    infos = _getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    addresses: list[str] = []
-    for _family, _type, _proto, _canon, sockaddr in infos:
-        ip = str(sockaddr[0])
-        if ip not in addresses:
-            addresses.append(ip)
+    addresses = resolve(host, port, _getaddrinfo)
     if not addresses:
         raise OSError(f"webhook host {host!r} resolved to no addresses")
-    if not allow_private:
-        for ip in addresses:
-            why = address_refusal(ipaddress.ip_address(ip))
-            if why:
-                raise TargetRefused(
-                    f"webhook host {host!r} resolves to {ip}, which is {why}; "
-                    "private targets are not allowed"
-                )
-    # getaddrinfo already orders by RFC 6724 preference; take its first choice.
+    refused = None if allow_private else first_refused(addresses)
+    if refused is not None:
+        ip, why = refused
+        raise TargetRefused(
+            f"webhook host {host!r} resolves to {ip}, which is {why}; "
+            "private targets are not allowed"
+        )
     return ResolvedTarget(
-        url=url, scheme=scheme, host=host, port=port, ip=addresses[0], addresses=tuple(addresses)
+        url=url, scheme=scheme, host=host, port=port, ip=addresses[0], addresses=addresses
     )
 
 
@@ -144,83 +105,13 @@ def target_key(url: str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def address_refusal(addr: IPAddress) -> str | None:
-    """What kind of non-public address `addr` is ("a loopback address", ...), or None."""
-    if isinstance(addr, ipaddress.IPv6Address):
-        embedded, form = _embedded_ipv4(addr)
-        if embedded is not None:
-            why = address_refusal(embedded)
-            return f"the {form} form of {embedded}, {why}" if why else None
-    if addr.is_unspecified:
-        return "an unspecified address"
-    if addr.is_loopback:
-        return "a loopback address"
-    if addr.is_link_local:
-        return "a link-local address"
-    if addr.is_multicast:
-        return "a multicast address"
-    if addr.is_private:
-        return "a private address"
-    if addr.is_reserved:
-        return "a reserved address"
-    if not addr.is_global:
-        # e.g. 100.64.0.0/10 (carrier-grade NAT): not "private" to ipaddress, not public either.
-        return "a non-public (special-purpose) address"
-    return None
-
-
-def _embedded_ipv4(addr: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address | None, str]:
-    # ipaddress calls all of ::ffff:0:0/96 private, which would refuse ::ffff:8.8.8.8; and it
-    # calls 64:ff9b::/96 reserved, which would refuse every host on a DNS64 network. Judge the
-    # IPv4 address these forms actually reach instead.
-    if addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped, "IPv4-mapped"
-    if addr in _NAT64:
-        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF), "NAT64"
-    if addr.sixtofour is not None:
-        return addr.sixtofour, "6to4"
-    return None, ""
-
-
 def _split(url: str) -> tuple[str, str, int]:
-    """(scheme, lowercase ASCII host without brackets or trailing dot, port)."""
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise TargetRefused(f"webhook URL is not a valid URL: {exc}") from None
-    scheme = parsed.scheme.lower()
-    if scheme not in ALLOWED_SCHEMES:
-        shown = scheme or "none"
-        raise TargetRefused(f"webhook URL scheme must be http or https, not {shown!r}")
-    host = parsed.raw_host.decode("ascii").lower().strip("[]").rstrip(".")
-    if not host:
-        raise TargetRefused("webhook URL has no host")
-    if not _HOST_NAME.match(host) and _parse_ip_literal(host) is None:
-        raise TargetRefused(f"webhook URL host {host!r} is not a valid host name")
-    port = parsed.port or _DEFAULT_PORTS[scheme]
-    if not 0 < port < 65536:
-        raise TargetRefused(f"webhook URL port {port} is out of range")
-    return scheme, host, port
+        return split_url(url)
+    except BadUrl as exc:
+        raise TargetRefused(f"webhook URL {exc.reason}") from None
 
 
-def _parse_ip_literal(host: str) -> IPAddress | None:
-    """`host` as an IP address if it is one in any form a resolver would accept ("127.1",
-    "2130706433", "0x7f.0.0.1", "[::1]"), else None."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    if _INET_ATON_FORM.match(host):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    return None
-
-
-def _is_ip_literal(host: str) -> bool:
-    return _parse_ip_literal(host) is not None
-
-
-# Indirection so tests can stand in a resolver without sending DNS traffic.
+# Indirection so tests can stand in a resolver without sending DNS traffic: looked up here at
+# each call, so monkeypatching this module's name takes effect.
 _getaddrinfo = socket.getaddrinfo

@@ -1,9 +1,10 @@
 """An httpx transport whose requests end by a deadline, however slowly the server trickles.
 
 httpx's timeouts bound each socket operation: a server that sends one byte of its status line
-every few seconds never trips a read timeout, and holds a delivery thread for as long as it
-likes. Here every socket operation of a request (connect, TLS handshake, each send and recv) is
-given at most what is left of one deadline, set per request with `deadline()`."""
+every few seconds never trips a read timeout, and holds the sending thread (a webhook delivery's,
+an image URL fetch's) for as long as it likes. Here every socket operation of a request
+(connect, TLS handshake, each send and recv) is given at most what is left of one deadline, set
+per request with `deadline()`."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import httpx
 
 # A monotonic instant; None outside `deadline()` (plain per-operation timeouts).
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "webhook_deadline", default=None
+    "netguard_deadline", default=None
 )
 
 
@@ -40,7 +41,7 @@ def _clamp(timeout: float | None, until: float | None, expired: type[Exception])
         return timeout
     left = until - time.monotonic()
     if left <= 0:
-        raise expired("the attempt's deadline passed")
+        raise expired("the request's deadline passed")
     return left if timeout is None else min(timeout, left)
 
 
@@ -96,7 +97,8 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         timeout: float | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        raise httpcore.UnsupportedProtocol(f"webhooks go over TCP, not the unix socket {path!r}")
+        raise httpcore.UnsupportedProtocol(
+            f"guarded requests go over TCP, not the unix socket {path!r}")
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
@@ -115,7 +117,7 @@ class DeadlineTransport(httpx.HTTPTransport):
         # trickling-server tests, which would hang past the deadline if this stopped working).
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
-            # The dispatcher's threads bound the connections; a pool cap would only add waits.
+            # The callers' threads bound the connections; a pool cap would only add waits.
             max_connections=None,
             max_keepalive_connections=0,
             network_backend=_DeadlineBackend(),
