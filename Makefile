@@ -36,10 +36,15 @@ $(STAMP): pyproject.toml Makefile
 serve: $(STAMP)
 	FLUXHOST_MODEL_SET=$${FLUXHOST_MODEL_SET:-emoji} $(BIN)/fluxhost serve --dev
 
+# The suite runs on TEST_WORKERS pytest-xdist processes (-n 0: in this one), a file per process
+# at a time (module fixtures stay shared); each process has its own temporary directories,
+# PostgreSQL cluster, S3 server and block of loopback ports (tests/e2e/harness.py). Most of the
+# suite waits on real servers rather than computing, so 3 processes suit even 2 cores.
+TEST_WORKERS ?= 3
 test: $(STAMP) lint typecheck
 	@./scripts/ensure-postgres.sh
 	@./scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q -rfEs -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rfEs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

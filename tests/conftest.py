@@ -23,6 +23,39 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 for _name in list(os.environ):
     if _name.startswith("FLUXHOST_"):
         del os.environ[_name]
+# One compute thread per process, inherited by every server and worker the tests start: the
+# suite runs several pytest-xdist processes, each with servers and workers, on few cores, and
+# torch's OpenMP threads spin while they wait, so N processes x cores threads slow each other
+# down tens of times (a two-worker PostgreSQL test: 143 s at torch's default, 24 s at one
+# thread). Set before anything imports torch. An operator's equivalent is FLUXHOST_TORCH_THREADS.
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+# The longest files first (from `--durations`): with `--dist loadfile` a process takes a whole
+# file, so a long file started last would run alone at the end.
+LONGEST_FIRST = (
+    "tests/e2e/test_emoji_finetune.py",
+    "tests/e2e/test_chaos.py",
+    "tests/api/test_schemathesis.py",
+    "tests/e2e/test_training.py",
+    "tests/e2e/test_scaleout.py",
+    "tests/e2e/test_custom_kinds_e2e.py",
+    "tests/e2e/test_durability.py",
+    "tests/e2e/test_playground_browser.py",
+    "tests/engine/test_emoji_adherence.py",
+    "tests/e2e/test_lifecycle.py",
+    "tests/e2e/test_wakeup.py",
+    "tests/e2e/test_blob_outage.py",
+    "tests/e2e/test_fleet_s3.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside a file and among the rest is kept
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -69,9 +68,9 @@ def postgres_instance() -> Iterator[PgInstance]:
     if bindir is None:
         raise RuntimeError("PostgreSQL server binaries not found (scripts/ensure-postgres.sh)")
     root = Path(tempfile.mkdtemp(prefix="fluxhost-pg-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from tests.e2e.harness import free_port
+
+    port = free_port()
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     pg = PgInstance(bindir, root, port)

@@ -18,10 +18,34 @@ import httpx
 TERMINAL = {"Ready", "Error", "Request Moderated", "Content Moderated", "Task not found"}
 
 
+# Ports for the servers the tests start come from a block of their own per pytest-xdist worker,
+# below the kernel's ephemeral range (32768+ on Linux): asking the kernel for port 0 and letting
+# the socket go hands the same number to any other process's next port-0 socket, so parallel
+# workers (or a client connection) could take each other's ports between pick and listen.
+_PORT_BLOCK = 1000
+_PORT_FLOOR = 20000
+_next_port = 0
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker[2:].isdigit() else 0
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nobody listens on, from this worker's block (cycling through it)."""
+    global _next_port
+    first = _PORT_FLOOR + (_worker_index() % 12) * _PORT_BLOCK
+    for _ in range(_PORT_BLOCK):
+        port = first + _next_port
+        _next_port = (_next_port + 1) % _PORT_BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}..{first + _PORT_BLOCK - 1}")
 
 
 @dataclass

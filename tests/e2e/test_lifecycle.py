@@ -115,7 +115,8 @@ def test_ultra_uses_aspect_ratio(deployment: Deployment) -> None:
 
 def test_progress_is_reported_while_running(deployment: Deployment) -> None:
     d = deployment
-    tid = d.submit(width=1024, height=1024, steps=50, seed=9).json()["id"]
+    # Long enough (a few seconds) for 50 ms polls to see it mid-run, at a quarter of 1024².
+    tid = d.submit(width=512, height=512, steps=30, seed=9).json()["id"]
     seen = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -155,7 +155,8 @@ def test_caption_must_sit_beside_its_image() -> None:
 # --- refusals: the archive itself --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data", [b"", b"not a zip at all", make_zip([("a.png", PNG)])[:40]])
+@pytest.mark.parametrize("data", [b"", b"not a zip at all", make_zip([("a.png", PNG)])[:40]],
+                         ids=["empty", "text", "truncated"])
 def test_not_a_zip(data: bytes) -> None:
     assert refused(data) == "upload is not a valid ZIP archive"
 
@@ -225,9 +226,10 @@ def test_nested_archive_by_name(name: str) -> None:
     ("name", "payload"),
     [
         ("sneaky.png", make_zip([("a.png", PNG)])),
-        ("sneaky.png", gzip.compress(PNG)),
+        ("sneaky.png", gzip.compress(PNG, mtime=0)),
         ("data.bin", make_zip([("a.png", PNG)])),  # a file we would otherwise skip
     ],
+    ids=["zip-as-png", "gzip-as-png", "zip-as-bin"],
 )
 def test_nested_archive_by_magic(name: str, payload: bytes) -> None:
     data = make_zip([("ok.png", PNG), (name, payload)])
