@@ -78,8 +78,4 @@ def test_no_package_imports_another_packages_private_names() -> None:
                        if n.startswith("_") and not n.endswith("__")]
             if private:
                 offences.append((module, imported, private))
-    # Known, to go with the engine split (issue 17): training borrows engine helpers.
-    known = {("fluxhost.training.trainer", "fluxhost.engine.engine"),
-             ("fluxhost.training.trainer", "fluxhost.engine._hf"),
-             ("fluxhost.training.captioner", "fluxhost.engine.devmodels")}
-    assert [o for o in offences if (o[0], o[1]) not in known] == []
+    assert offences == []

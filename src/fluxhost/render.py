@@ -33,7 +33,7 @@ def result_body(task: Task, signer: UrlSigner, base_url: str | None = None) -> R
 
 
 def not_found_body(task_id: str) -> ResultBody:
-    return ResultBody(id=task_id, status=StatusResponse.task_not_found)
+    return ResultBody(id=task_id, status=StatusResponse.task_not_found, details=None)
 
 
 def webhook_body(task: Task, signer: UrlSigner) -> bytes:
