@@ -149,6 +149,30 @@ class Settings(BaseSettings):
         1, ge=1, description="Of those, how many one key's submissions may hold: a key's "
         "heavy submits queue behind each other, not in front of other keys'.",
     )
+    image_url_fetch: bool = Field(
+        True, description="Fetch http(s) URLs given in the fields the contract documents as "
+        "'base64 or URL' (Kontext's and FLUX.2's input_image...) at submit; false: such a URL "
+        "is refused with 422.",
+    )
+    image_url_allow_private: bool = Field(
+        False, description="Allow image URLs on private, loopback and link-local addresses.",
+    )
+    image_url_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, allow_inf_nan=False, description="Deadline of one image URL fetch, "
+        "from resolving the name to the body's last byte, redirects included: a server that "
+        "trickles bytes cannot extend it.",
+    )
+    image_url_connect_timeout_seconds: float = Field(
+        3.0, gt=0, allow_inf_nan=False,
+        description="Of that deadline, at most this for each TCP connect.",
+    )
+    image_url_threads: int = Field(
+        16, ge=1, description="Image URLs fetched at once by the API process (off the event "
+        "loop).",
+    )
+    image_url_threads_per_key: int = Field(
+        4, ge=1, description="Of those, how many one key's submissions may hold.",
+    )
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
 

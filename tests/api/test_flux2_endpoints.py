@@ -27,8 +27,9 @@ from tests.conftest import Tenant
 App = Callable[..., TestClient]
 FLUX2 = [e.name for e in catalog.ENDPOINTS if issubclass(e.model, Flux2BaseInputs)]
 KLEIN = [name for name in FLUX2 if "klein" in name]
-URL_REFUSED = "Value error, image URLs are not fetched by this server: send the image " \
-    "base64-encoded"
+# An image URL is fetched (tests/api/test_image_urls.py); a private one is refused unfetched.
+URL_REFUSED = "Value error, could not fetch input_image_2: the host is a private address; " \
+    "only public addresses are fetched"
 
 
 def png(size: tuple[int, int], colour: tuple[int, int, int] = (120, 80, 40)) -> str:
@@ -165,7 +166,7 @@ def test_flex_ranges(client: TestClient, tenant: Tenant) -> None:
 
 
 def test_image_urls_and_blob_paths_are_refused(client: TestClient, tenant: Tenant) -> None:
-    url = refused(client, tenant, "flux-2-pro", input_image_2="https://example.com/a.png")
+    url = refused(client, tenant, "flux-2-pro", input_image_2="https://10.0.0.1/a.png")
     assert url["loc"] == ["body", "input_image_2"] and url["msg"] == URL_REFUSED
     blob = refused(client, tenant, "flux-2-flex", input_image_blob_path="bucket/a.png")
     assert blob["loc"] == ["body", "input_image_blob_path"]

@@ -22,6 +22,7 @@ from fluxhost.api.auth import SECURITY_SCHEMES
 from fluxhost.api.body import BODY_MODELS
 from fluxhost.api.errors import error_response, send_internal_error
 from fluxhost.api.fastpath import SubmitFastPath
+from fluxhost.api.imagefetch import ImageFetcher
 from fluxhost.api.images import DecodeLimiter
 from fluxhost.api.limits import BodySizeLimit
 from fluxhost.api.routers import (
@@ -95,6 +96,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Fluxhost
         finally:
             runtime.stop(grace_seconds=settings.shutdown_grace_seconds)
             svc.submitter.close()
+            if app.state.image_urls is not None:
+                app.state.image_urls.close()
 
     app = FluxhostApp(
         title="fluxhost: FLUX finetune API",
@@ -109,6 +112,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Fluxhost
         dataclasses.replace(services, settings=settings) if services else build_services(settings)
     )
     app.state.decodes = DecodeLimiter(settings.decode_threads, settings.decode_threads_per_key)
+    # Image URLs: None when fetching is off (a URL is then refused, api/images.py). Their own
+    # threads: a slow server must not hold the ones images are decoded on.
+    app.state.image_urls = (ImageFetcher.from_settings(settings) if settings.image_url_fetch
+                            else None)
+    app.state.fetches = DecodeLimiter(settings.image_url_threads,
+                                      settings.image_url_threads_per_key)
     app.state.served_kinds = settings.served_kinds()
     for router in (generate.router, results.router, finetunes.router, delivery.router,
                    health.router, metrics.router, docs.router, playground.router):

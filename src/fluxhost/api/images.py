@@ -7,13 +7,16 @@ The decode is the costly part (a 4096x4096 PNG is ~0.3 s of CPU, and 58 KB of PN
 `DecodeLimiter`, which bounds decodes in flight across the process and per key, so one key's
 heavy submits queue behind each other instead of taking every thread. What a request may ask to
 be decoded is bounded before any decoding starts: each image by MAX_IMAGE_PIXELS and the
-request's images together by MAX_REQUEST_PIXELS, both from the headers."""
+request's images together by MAX_REQUEST_PIXELS, both from the headers.
+
+An image given as a URL (the "base64 or URL" fields) arrives here already fetched
+(api/imagefetch.py) and is checked from then on exactly as its base64 would be."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,7 +24,7 @@ import anyio
 from PIL import Image
 
 from fluxhost import catalog
-from fluxhost.api.validation import decode_image, field_error
+from fluxhost.api.validation import decode_image, field_error, open_image
 from fluxhost.wire import FinetuneFluxProFillInputs, GenerationInputs
 from fluxhost.wire.base_inputs import (
     BaseGenerationInputs,
@@ -35,8 +38,12 @@ from fluxhost.wire.flux2 import REFERENCE_MAX_ASPECT, REFERENCE_MIN_SIDE, Flux2B
 Inputs = GenerationInputs | BaseGenerationInputs | Flux2BaseInputs
 T = TypeVar("T")
 
-# Fields that the provider documents as "base64 or URL": URLs are not fetched here.
+# Fields that the provider documents as "base64 or URL": URLs are fetched (api/imagefetch.py)
+# unless IMAGE_URL_FETCH is off.
 URL_FIELDS = frozenset(name for e in catalog.ENDPOINTS for name in e.url_fields)
+URL_PREFIXES = ("http://", "https://")
+NOT_FETCHED = "Value error, image URLs are not fetched by this server: send the image " \
+    "base64-encoded"
 # EXIF orientations that turn the image a quarter (the worker applies them: worker/inputs.py).
 QUARTER_TURNS = frozenset({5, 6, 7, 8})
 UNDECODABLE = "Value error, not a decodable image: the data is truncated or corrupt"
@@ -54,22 +61,31 @@ def oriented_size(img: Image.Image) -> tuple[int, int]:
     return (h, w) if img.getexif().get(0x0112) in QUARTER_TURNS else (w, h)
 
 
-def check_images(body: Inputs, max_pixels: int, max_request_pixels: int
+def image_urls(body: Inputs) -> dict[str, str]:
+    """The body's images given as http(s) URLs, field -> URL, in field order."""
+    return {name: value for name in catalog.IMAGE_FIELDS[type(body)] if name in URL_FIELDS
+            and isinstance(value := getattr(body, name), str) and value.startswith(URL_PREFIXES)}
+
+
+def check_images(body: Inputs, max_pixels: int, max_request_pixels: int,
+                 fetched: Mapping[str, bytes | None] | None = None
                  ) -> tuple[dict[str, CheckedImage], list[dict[str, Any]]]:
-    """The body's images, decoded and checked, or the 422 errors that refuse them. Blocking:
+    """The body's images, decoded and checked, or the 422 errors that refuse them. `fetched`
+    holds what `imagefetch.fetch_urls` got for the URLs: bytes, or None where the fetch failed
+    (its error is already reported); a URL missing from it is refused as not fetched. Blocking:
     call it through `DecodeLimiter.run`."""
+    fetched = fetched or {}
+    urls = image_urls(body)
     errors: list[dict[str, Any]] = []
     opened: dict[str, tuple[bytes, Image.Image]] = {}
     for name in catalog.IMAGE_FIELDS[type(body)]:
         value = getattr(body, name)
-        if value is None:
-            continue
-        if name in URL_FIELDS and value.startswith(("http://", "https://")):
-            errors.append(field_error(
-                name, "Value error, image URLs are not fetched by this server: send the image "
-                "base64-encoded", "value_error", value[:50]))
-            continue
-        raw, img, err = decode_image(name, value, max_pixels)
+        if value is None or (name in fetched and fetched[name] is None):
+            continue  # absent, or a URL whose fetch failed (reported with the fetch's errors)
+        if name in urls:
+            raw, img, err = _open_url_image(name, value, fetched.get(name), max_pixels)
+        else:
+            raw, img, err = decode_image(name, value, max_pixels)
         if err is not None:
             errors.append(err)
             continue
@@ -77,7 +93,7 @@ def check_images(body: Inputs, max_pixels: int, max_request_pixels: int
         opened[name] = (raw, img)
     errors += _check_request_pixels(opened, max_request_pixels)
     errors += _check_control_source(body)
-    if errors:
+    if errors or None in fetched.values():
         return {}, errors  # nothing is decoded for a request that is refused anyway
     checked: dict[str, CheckedImage] = {}
     for name, (raw, img) in opened.items():
@@ -89,6 +105,17 @@ def check_images(body: Inputs, max_pixels: int, max_request_pixels: int
         return {}, errors
     return checked, _check_combination(body, checked, max_pixels) + _check_references(
         body, checked)
+
+
+def _open_url_image(name: str, url: str, raw: bytes | None, max_pixels: int
+                    ) -> tuple[bytes, Image.Image | None, dict[str, Any] | None]:
+    """A URL's fetched bytes opened as a base64 image's are; a URL not fetched is refused."""
+    if raw is None:
+        return b"", None, field_error(name, NOT_FETCHED, "value_error", url[:50])
+    shown = url[:50] + ("..." if len(url) > 50 else "")
+    return open_image(name, raw, max_pixels, shown,
+                      not_an_image=f"Value error, could not fetch {name}: not an image "
+                      "(png, jpeg or webp)")
 
 
 def _decode(raw: bytes, img: Image.Image) -> CheckedImage:

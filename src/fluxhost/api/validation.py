@@ -74,16 +74,23 @@ def decode_image(
     except (binascii.Error, ValueError):
         return b"", None, field_error(field, "Value error, invalid base64 data", "value_error",
                                       short)
+    return open_image(field, raw, max_pixels, short)
+
+
+def open_image(
+    field: str, raw: bytes, max_pixels: int, shown: str,
+    not_an_image: str = "Value error, not a decodable image (png, jpeg or webp)",
+) -> tuple[bytes, Image.Image | None, dict[str, Any] | None]:
+    """(raw, opened image, None) or (b"", None, error): `raw` opened from its header (format
+    and size; no pixels decoded yet). `shown` is the field's value as an error echoes it."""
     try:
         img = Image.open(io.BytesIO(raw))
         width, height = img.size
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return b"", None, field_error(
-            field, "Value error, not a decodable image (png, jpeg or webp)", "value_error", short
-        )
+        return b"", None, field_error(field, not_an_image, "value_error", shown)
     if img.format not in ALLOWED_IMAGE_FORMATS:
         return b"", None, field_error(
-            field, f"Value error, unsupported image format {img.format}", "value_error", short
+            field, f"Value error, unsupported image format {img.format}", "value_error", shown
         )
     if width * height > max_pixels:
         return b"", None, field_error(
@@ -91,6 +98,6 @@ def decode_image(
             f"Value error, image is {width}x{height} = {width * height} pixels, "
             f"more than the limit of {max_pixels}",
             "value_error",
-            short,
+            shown,
         )
     return raw, img, None

@@ -134,12 +134,23 @@ def first_refused(addresses: tuple[str, ...]) -> tuple[str, str] | None:
 
 
 def address_refusal(addr: IPAddress) -> str | None:
-    """What kind of non-public address `addr` is ("a loopback address", ...), or None."""
+    """What kind of non-public address `addr` is ("a loopback address", "the IPv4-mapped form
+    of 10.0.0.1, a private address", ...), or None."""
     if isinstance(addr, ipaddress.IPv6Address):
         embedded, form = _embedded_ipv4(addr)
         if embedded is not None:
-            why = address_refusal(embedded)
+            why = address_kind(embedded)
             return f"the {form} form of {embedded}, {why}" if why else None
+    return address_kind(addr)
+
+
+def address_kind(addr: IPAddress) -> str | None:
+    """`address_refusal` without the embedded address: only the kind ("a private address"),
+    for answers that must not tell a client what an internal name resolves to."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        embedded, _form = _embedded_ipv4(addr)
+        if embedded is not None:
+            return address_kind(embedded)
     if addr.is_unspecified:
         return "an unspecified address"
     if addr.is_loopback:

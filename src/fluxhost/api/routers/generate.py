@@ -18,6 +18,7 @@ from fluxhost.api import blobs as blob_calls
 from fluxhost.api.auth import SECURITY, require_key
 from fluxhost.api.body import openapi_body, parse_body
 from fluxhost.api.cache import TTLCache
+from fluxhost.api.imagefetch import fetch_urls
 from fluxhost.api.images import DecodeLimiter, check_images
 from fluxhost.api.pricing import FIGURES_PARAM
 from fluxhost.api.pricing import figures as request_figures
@@ -91,12 +92,15 @@ async def submit(
     svc = services(request)
     settings = svc.settings
     errors = check_prompt("prompt", body.prompt, settings.max_prompt_chars)
-    # Decoded in a thread, bounded per key: never on the event loop (api/images.py).
+    # Image URLs fetched, then every image decoded, each in threads bounded per key: never on
+    # the event loop (api/imagefetch.py, api/images.py).
+    fetched, fetch_errors = await fetch_urls(request.app.state.image_urls,
+                                             request.app.state.fetches, key.id, body)
     limiter: DecodeLimiter = request.app.state.decodes
     checked, image_errors = await limiter.run(key.id, check_images, body,
                                               settings.max_image_pixels,
-                                              settings.max_request_pixels)
-    errors += image_errors
+                                              settings.max_request_pixels, fetched)
+    errors += fetch_errors + image_errors
     images = {name: image.raw for name, image in checked.items()}
     webhook = str(body.webhook_url) if body.webhook_url is not None else None
     if webhook is not None:
