@@ -4,6 +4,7 @@ driven over HTTP, stopped with SIGTERM or killed with SIGKILL."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,7 +25,9 @@ TERMINAL = {"Ready", "Error", "Request Moderated", "Content Moderated", "Task no
 # workers (or a client connection) could take each other's ports between pick and listen.
 _PORT_BLOCK = 1000
 _PORT_FLOOR = 20000
-_next_port = 0
+# Where in the block this process starts: random, so that separate test runs on one machine
+# (not xdist siblings, which have blocks of their own) do not walk the same numbers in step.
+_next_port = random.randrange(_PORT_BLOCK)
 
 
 def _worker_index() -> int:
