@@ -69,6 +69,14 @@ class Endpoint:
         return f"/v1/{self.name}"
 
     @property
+    def reference_fields(self) -> tuple[str, ...]:
+        """Its reference images in order, `input_image`, `input_image_2`, ... (FLUX.2's eight or
+        klein's four, Kontext's four; none elsewhere): what the SDK's `references=[...]` and
+        the CLI's repeated `-i` fill, first to last."""
+        return tuple(n for n in self.image_fields
+                     if n == "input_image" or n.startswith("input_image_"))
+
+    @property
     def pipelines(self) -> tuple[str, ...]:
         """The pipelines that can serve it: FLUXHOST_ENDPOINT_KINDS may move it only to a
         kind that runs one of these."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from fluxhost import catalog
 from fluxhost.catalog import endpoint_model
 from fluxhost.client import _flows
 from fluxhost.client._config import USER_AGENT, resolve_api_key, resolve_base_url
@@ -19,6 +20,7 @@ from fluxhost.client._inputs import encode_fields, validated_body
 from fluxhost.client._protocol import Call
 from fluxhost.client._retry import RetryPolicy
 from fluxhost.client._typed import typed
+from fluxhost.client.errors import InvalidRequest
 from fluxhost.wire.base_inputs import (
     CannyInputs,
     DepthInputs,
@@ -110,7 +112,9 @@ class ClientBase(Generic[S]):
 
 def typed_body(endpoint: str, inputs: BaseModel | None, fields: dict[str, Any]
                ) -> dict[str, Any]:
-    """The checked body of a typed endpoint call."""
+    """The checked body of a typed endpoint call (`references` spread first)."""
+    taken = inputs.model_fields_set if inputs is not None else ()
+    fields = with_references(endpoint, fields, taken)
     return validated_body(endpoint, endpoint_model(endpoint), inputs, fields)
 
 
@@ -122,12 +126,71 @@ def generate_body(endpoint: str, fields: dict[str, Any]) -> dict[str, Any]:
         model = endpoint_model(endpoint)
     except KeyError:
         return plain_body(endpoint, fields)
-    return validated_body(endpoint, model, None, fields)
+    return validated_body(endpoint, model, None, with_references(endpoint, fields))
 
 
 def plain_body(endpoint: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """The body of `submit`: sent as given (any endpoint, any field; the server judges)."""
-    return encode_fields(endpoint, fields)
+    """The body of `submit`: sent as given (any endpoint, any field; the server judges), but
+    for `references`, which is no wire field: spread into the reference fields."""
+    return encode_fields(endpoint, with_references(endpoint, fields))
+
+
+REFERENCES = "references"
+
+
+def reference_field(n: int) -> str:
+    """The provider's name of the n-th reference image field: input_image, input_image_2..."""
+    return "input_image" if n == 1 else f"input_image_{n}"
+
+
+def with_references(endpoint: str, fields: dict[str, Any], taken: Collection[str] = ()
+                    ) -> dict[str, Any]:
+    """`fields` with `references=[a, b, ...]` spread into the endpoint's reference fields in
+    order (`input_image=a, input_image_2=b, ...`; a None entry leaves its field out). Each
+    entry is what an image field takes: bytes, a Path, a PIL image, or a string (base64, or
+    an http(s) URL the server fetches) sent as it is. Refused here (InvalidRequest, nothing
+    sent): more references than the endpoint has fields (8 on FLUX.2, 4 on klein and
+    Kontext), references on an endpoint that takes none, and a field given both ways
+    (`taken`: a model instance's set fields). An endpoint newer than this SDK gets the
+    provider's names, unbounded: the server judges."""
+    if REFERENCES not in fields:
+        return fields
+    rest = {name: value for name, value in fields.items() if name != REFERENCES}
+    given = fields[REFERENCES]
+    if given is None:
+        return rest
+    if isinstance(given, str | bytes | bytearray | memoryview | Path) or not hasattr(
+            given, "__iter__"):
+        raise _references_refused(endpoint, "a list of images, not one image: "
+                                  "references=[image, ...]", "list_type")
+    images = list(given)
+    record = catalog.find(endpoint)
+    names = record.reference_fields if record is not None else tuple(
+        reference_field(n) for n in range(1, len(images) + 1))
+    if not names:
+        raise _references_refused(endpoint, f"{endpoint} takes no reference images", "extra")
+    if len(images) > len(names):
+        raise _references_refused(
+            endpoint, f"{endpoint} takes at most {len(names)} reference images "
+            f"({names[0]} ... {names[-1]}), got {len(images)}", "too_long")
+    both = [name for name in names[:len(images)]
+            if name in taken or rest.get(name) is not None]
+    if both:
+        raise _references_refused(endpoint, f"{', '.join(both)} given both as a field and in "
+                                  "references; pass each image once", "value_error")
+    spread = {name: image for name, image in zip(names, images, strict=False)
+              if image is not None}
+    body: dict[str, Any] = {}
+    for name, value in fields.items():  # the images where `references` was
+        if name == REFERENCES:
+            body.update(spread)
+        elif name not in spread:
+            body[name] = value
+    return body
+
+
+def _references_refused(endpoint: str, msg: str, kind: str) -> InvalidRequest:
+    return InvalidRequest(endpoint, [{"loc": [REFERENCES], "msg": msg, "type": kind}])
 
 
 def finetune_body(file_data: bytes | Path | str, *, finetune_comment: str, trigger_word: str,

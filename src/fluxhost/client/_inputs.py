@@ -1,9 +1,11 @@
-"""Request bodies: images from bytes or files, and validation by the wire models."""
+"""Request bodies: images from bytes, files or PIL images, and validation by the wire
+models."""
 
 from __future__ import annotations
 
 import base64
 import difflib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ from fluxhost.client.errors import InvalidRequest
 
 def encode_fields(endpoint: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The JSON body for `fields`: None values dropped (the server's default applies), bytes
-    and paths base64-encoded (image fields, file_data); everything else as given."""
+    and paths base64-encoded (image fields, file_data), a PIL image as a base64 PNG;
+    everything else as given."""
     return {name: _encode(endpoint, name, value)
             for name, value in fields.items() if value is not None}
 
@@ -58,4 +61,25 @@ def _encode(endpoint: str, name: str, value: Any) -> Any:
                                              "msg": f"cannot read {value}: {exc.strerror}"}]
                                  ) from exc
         return base64.b64encode(data).decode("ascii")
+    if is_pil_image(value):
+        return base64.b64encode(png_bytes(value)).decode("ascii")
     return value
+
+
+# What a PNG holds as it is; any other mode (CMYK, YCbCr, HSV, F...) is sent as RGB.
+PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
+
+
+def is_pil_image(value: Any) -> bool:
+    """A `PIL.Image.Image`, recognised without importing PIL (the SDK does not depend on it)."""
+    return any(cls.__name__ == "Image" and cls.__module__ == "PIL.Image"
+               for cls in type(value).__mro__)
+
+
+def png_bytes(image: Any) -> bytes:
+    """A PIL image as PNG bytes: lossless, so the server sees the pixels the caller has."""
+    if image.mode not in PNG_MODES:
+        image = image.convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()

@@ -44,7 +44,11 @@ class TypedEndpoint(Generic[M]):
             raise TypeError(f"{owner.__name__}.{name}: the catalog has no endpoint of that "
                             f"method with body {self.model.__name__}")
         self.endpoint, self.__name__ = record.name, name
-        self.__doc__ = f"POST {record.path} (body: {self.model.__name__})."
+        refs = record.reference_fields
+        self.__doc__ = f"POST {record.path} (body: {self.model.__name__})." + (
+            f" `references=[image, ...]` fills {refs[0]} ... {refs[-1]} in order (at most "
+            f"{len(refs)}); an image is bytes, a Path, a PIL image, base64 or an http(s) URL "
+            "the server fetches." if refs else "")
 
     @overload
     def __get__(self, client: None, owner: type) -> TypedEndpoint[M]: ...

@@ -61,8 +61,9 @@ class Client(ClientBase[Submission]):
 
     # --- API ---------------------------------------------------------------------------------
     def submit(self, endpoint: str, **fields: Any) -> Submission:
-        """POST /v1/{endpoint} with `fields` as given (None dropped, bytes and paths
-        base64-encoded); the server validates. The typed methods validate here first."""
+        """POST /v1/{endpoint} with `fields` as given (None dropped, bytes, paths and PIL
+        images base64-encoded, `references=[...]` spread into input_image, input_image_2,
+        ...); the server validates. The typed methods validate here first."""
         return self._run(_flows.submit(self._context(), endpoint, plain_body(endpoint, fields)))
 
     def get_result(self, task: str | Submission) -> Result:
