@@ -20,8 +20,9 @@ from tests.e2e.conftest import provision
 from tests.e2e.harness import Node
 
 # Kontext is left unserved: its tasks stay queued, which is how the tests get a task that is
-# still waiting when they press Ctrl-C or run out of --timeout.
-SERVED_KINDS = "base,fill,canny,depth,training"
+# still waiting when they press Ctrl-C or run out of --timeout. Of FLUX.2, klein-4b is served
+# (flux-2-klein-4b, test_flux2_cli.py).
+SERVED_KINDS = "base,fill,canny,depth,klein-4b,training"
 CLIENT_ENVS = ("FLUXHOST_", "BFL_")
 
 

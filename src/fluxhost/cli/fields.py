@@ -18,7 +18,10 @@ from pydantic.fields import FieldInfo
 from rich.markup import escape
 
 IMAGE_HELP = "A file path ('-': stdin), sent base64-encoded."
-IMAGE_URL_HELP = "A file path ('-': stdin) or an http(s) URL, sent base64-encoded (a path)."
+# The contract's "base64 or URL" fields (Kontext's, FLUX.2's): a URL goes as it is, and the
+# server fetches it (api/imagefetch.py; the hosted API does too).
+IMAGE_URL_HELP = ("A file path ('-': stdin), sent base64-encoded, or an http(s) URL the server "
+                  "fetches.")
 BOUND_NAMES = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "multiple_of": "multiple of"}
 
 

@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from fluxhost.cli import progress
 from fluxhost.cli.connection import BaseUrlOption, KeyOption, connect, target
 from fluxhost.cli.errors import CliError, ExitCode
-from fluxhost.cli.fields import field_parameters, flag_name
+from fluxhost.cli.fields import IMAGE_URL_HELP, field_parameters, flag_name
 from fluxhost.cli.files import (
     check_format,
     image_field,
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 NOISE_NOTE = ("A server on the dev model set (no FLUXHOST_MODELS configured) draws noise: "
               "real output of tiny random networks.")
 OUTPUT = "Output"
+# The repeatable reference flag of the endpoints with reference images (FLUX.2, Kontext):
+# input_image, input_image_2, ... in the order given. Its parameter's name is no field's.
+REFERENCES = "references"
+REFERENCE_FLAGS = ("--image", "-i")
+REFERENCE_FLAG = "-i/--image"
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,10 @@ def endpoint_command(endpoint: str) -> Any:
         raise RuntimeError(f"{model.__name__} has fields named like CLI flags: "
                            f"{sorted(taken & set(model.model_fields))}")
     fields = field_parameters(model, images=images, url_images=record.url_fields)
+    refs = _references_parameter(record)
+    if refs is not None:  # right after the prompt: what these endpoints are about
+        at = next((i + 1 for i, p in enumerate(fields) if p.name == "prompt"), 0)
+        fields.insert(at, refs)
 
     def run(**values: Any) -> None:
         _generate(record, values)
@@ -100,15 +109,34 @@ def endpoint_command(endpoint: str) -> Any:
     run.__signature__ = inspect.Signature([*fields, *own])  # type: ignore[attr-defined]
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     # With no flags at all it shows the flags rather than submitting an all-defaults request.
-    app.command(endpoint, help=_help(endpoint, model, images), epilog=NOISE_NOTE,
+    app.command(endpoint, help=_help(record, refs is not None), epilog=NOISE_NOTE,
                 short_help=f"POST /v1/{endpoint} ({model.__name__})",
                 no_args_is_help=True)(run)
     return typer.main.get_command(app)
 
 
-def _help(endpoint: str, model: type[BaseModel], images: tuple[str, ...]) -> str:
+def _references_parameter(record: Endpoint) -> inspect.Parameter | None:
+    """`-i/--image FILE`, repeatable, for an endpoint with reference images; None for the
+    others (and where the model has a field of that name)."""
+    names = record.reference_fields
+    if not names or {"image", REFERENCES} & set(record.model.model_fields):
+        return None
+    option = typer.Option(
+        *REFERENCE_FLAGS, metavar="FILE",
+        help=f"A reference image, repeatable: the first goes in input_image, the next in "
+        f"input_image_2, and so on, at most {len(names)} ({names[-1]}). {IMAGE_URL_HELP}")
+    return inspect.Parameter(REFERENCES, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[list[str] | None, option])
+
+
+def _help(record: Endpoint, references: bool) -> str:
+    endpoint, model, images = record.name, record.model, record.image_fields
     files = f" Image flags ({', '.join(flag_name(n) for n in images)}) take file paths." \
         if images else ""
+    if references:
+        refs = record.reference_fields
+        files += (f" {REFERENCE_FLAG} FILE, repeated, fills {', '.join(refs[:2])}, ... in "
+                  f"order (at most {len(refs)}).")
     return (f"POST /v1/{endpoint} ({model.__name__}), wait with a progress bar, write the "
             f"image and print its path.{files} A flag left out is not sent: the server's "
             "default applies.")
@@ -117,11 +145,15 @@ def _help(endpoint: str, model: type[BaseModel], images: tuple[str, ...]) -> str
 def _generate(record: Endpoint, values: dict[str, Any]) -> None:
     endpoint, model = record.name, record.model
     opts = Options(**{name: values.pop(name) for name in Options.__dataclass_fields__})
+    references: list[str] = values.pop(REFERENCES, None) or []
     fields = {name: _wire(v) for name, v in values.items() if v is not None}
     fields.update(parse_assignments(opts.assignments or []))
+    slots = _reference_slots(record, references, fields)
     for name in record.image_fields:
         if name in values and isinstance(values[name], str):  # a flag, not a --set value
             fields[name] = image_field(flag_name(name), values[name])
+    fields.update((name, image_field(REFERENCE_FLAG, value))
+                  for name, value in zip(slots, references, strict=True))
     if opts.out is not None:
         _format_from_name(opts.out, model, fields)
     where = target(opts.base_url, opts.key).require_key()
@@ -147,6 +179,24 @@ def _generate(record: Endpoint, values: dict[str, Any]) -> None:
         print_json({**result_json(result), "output_file": str(path)})
     else:
         print(path)
+
+
+def _reference_slots(record: Endpoint, references: list[str], fields: dict[str, Any]
+                    ) -> tuple[str, ...]:
+    """The fields the `-i` values go in, checked before any file is read or anything is
+    submitted: no more than the endpoint has, none also given by its own flag or --set."""
+    names = record.reference_fields
+    if len(references) > len(names):
+        raise CliError(f"{REFERENCE_FLAG}: {record.name} takes at most {len(names)} reference "
+                       f"images ({names[0]} ... {names[-1]}), got {len(references)}; nothing "
+                       "was submitted", ExitCode.USAGE)
+    slots = names[:len(references)]
+    both = [name for name in slots if fields.get(name) is not None]
+    if both:
+        raise CliError(f"{', '.join(both)} given twice: by {REFERENCE_FLAG} (which fills "
+                       f"{', '.join(slots)} in order) and by {flag_name(both[0])} or --set; "
+                       "give each image once", ExitCode.USAGE)
+    return slots
 
 
 def _format_from_name(out: Path, model: type[BaseModel], fields: dict[str, Any]) -> None:
@@ -185,8 +235,8 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
 
 
 class EndpointGroup(TyperGroup):
-    """`fluxhost generate`: its subcommands are the endpoints, each built only when named
-    (building all fifteen would slow every start)."""
+    """`fluxhost generate`: its subcommands are the catalog's endpoints (FLUX.1's fifteen and
+    FLUX.2's seven), each built only when named (building them all would slow every start)."""
 
     def list_commands(self, ctx: Any) -> list[str]:
         from fluxhost import catalog

@@ -19,6 +19,7 @@ from fluxhost.cli.errors import CliError
 from fluxhost.cli.extras import imports_of, require
 from fluxhost.cli.listen import bind
 from fluxhost.cli.services import open_services
+from fluxhost.kinds import WORKER_KINDS
 
 if TYPE_CHECKING:
     from fluxhost.settings import Settings
@@ -200,8 +201,9 @@ def worker(
     no_webhooks: Annotated[bool, typer.Option(
         "--no-webhooks", help="leave webhook delivery to other processes")] = False,
     kinds: Annotated[str | None, typer.Option(
-        metavar="KIND,...", help="claim only tasks of these kinds: base, fill, canny, depth, "
-        "kontext, training (default: $FLUXHOST_WORKER_KINDS, else all the model set has)")]
+        metavar="KIND,...", help=f"claim only tasks of these kinds: {', '.join(WORKER_KINDS)}, "
+        "or a kind FLUXHOST_MODELS defines (default: $FLUXHOST_WORKER_KINDS, else all the "
+        "model set has)")]
     = None,
     migrate: Annotated[bool | None, typer.Option("--migrate", help=MIGRATE_HELP)] = None,
     metrics_port: Annotated[int | None, typer.Option(
