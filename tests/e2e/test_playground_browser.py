@@ -295,6 +295,78 @@ def test_kontext_with_input_image(deployment: Deployment, browser: Browser,
     shot(page, "08-kontext-result")
 
 
+def test_flux2_klein_with_two_references(deployment: Deployment, browser: Browser,
+                                         tmp_path: Path) -> None:
+    """FLUX.2 in the picker, its references as a list of pickers (added, removed, previewed,
+    at most the endpoint's count), the size left to the model, steps and guidance on flex only;
+    two references sent in order, the result shown at the first one's size."""
+    from playwright.sync_api import expect
+
+    page = open_playground(browser, deployment)
+    flux2 = page.eval_on_selector_all(
+        'optgroup[label^="FLUX.2"] option:not([disabled])', "os => os.map(o => o.value)")
+    assert flux2 == [e.path for e in catalog.ENDPOINTS if e.name.startswith("flux-2-")]
+    page.select_option("#endpoint", "/v1/flux-2-klein-4b")
+    refs = page.locator('[data-field="input_image"]')
+    expect(refs).to_contain_text("Reference images")
+    expect(refs).to_contain_text("up to 4")
+    expect(refs).to_contain_text("dev model set they change the noise")  # said plainly
+    assert page.locator("#gen-input_image_2").count() == 0  # one picker to start with
+    for field in ("steps", "guidance"):  # klein runs its model's own
+        assert page.locator(f"#gen-{field}").count() == 0
+    for side in ("width", "height"):
+        expect(page.locator(f"#gen-{side}")).to_have_value("")
+        expect(page.locator(f"#gen-{side}")).to_have_attribute("placeholder", "model picks")
+
+    first = png(tmp_path / "wide.png", size=(192, 128), seed=10)
+    second = png(tmp_path / "square.png", size=(64, 64), seed=60)
+    page.set_input_files("#gen-input_image", str(first))
+    add = page.locator("#gen-references-add")
+    for n in (2, 3, 4):
+        add.click()
+        expect(page.locator(f"#gen-input_image_{n}")).to_be_attached()
+    expect(add).to_be_disabled()  # klein takes four
+    page.set_input_files("#gen-input_image_3", str(second))
+    # The second and fourth go; the third moves up to be input_image_2.
+    page.locator('li[data-ref="input_image_4"] .ref-remove').click()
+    page.locator('li[data-ref="input_image_2"] .ref-remove').click()
+    expect(add).to_be_enabled()
+    assert page.locator("#gen-input_image_3").count() == 0
+    expect(page.locator("#gen-references-count")).to_have_text("2 of at most 4 picked")
+    previews = page.locator('[data-field="input_image"] img.thumb:visible')
+    expect(previews).to_have_count(2)
+    sizes = previews.evaluate_all("is => is.map(i => [i.naturalWidth, i.naturalHeight])")
+    assert sizes == [[192, 128], [64, 64]]
+    shot(page, "15-flux2-klein-references")
+
+    body = generate(page, "/v1/flux-2-klein-4b", {"prompt": "the two pictures together"})
+    assert base64.b64decode(body["input_image"]) == first.read_bytes()
+    assert base64.b64decode(body["input_image_2"]) == second.read_bytes()
+    assert not {"width", "height", "steps", "guidance", "input_image_3"} & set(body)
+    assert assert_image_shown(page, deployment) == (192, 128)  # the first reference's size
+    shot(page, "16-flux2-klein-result")
+
+    # A reference the model cannot take: the 422 is shown under the list, naming the field.
+    page.set_input_files("#gen-input_image_2", str(png(tmp_path / "thin.png", size=(64, 600))))
+    generate(page, "/v1/flux-2-klein-4b", {"prompt": "p"})
+    error = refs.locator(".field-error")
+    expect(error).to_contain_text("input_image_2: Value error, the reference image is 64x600")
+    expect(page.locator("#result-status")).to_contain_text("422")
+
+    # flex: eight references, its own steps and guidance; the size still the model's.
+    page.select_option("#endpoint", "/v1/flux-2-flex")
+    expect(page.locator('[data-field="input_image"]')).to_contain_text("up to 8")
+    for _ in range(7):
+        page.click("#gen-references-add")
+    expect(page.locator("#gen-input_image_8")).to_be_attached()
+    expect(page.locator("#gen-references-add")).to_be_disabled()
+    expect(page.locator("#gen-steps")).to_have_value("50")
+    expect(page.locator("#gen-guidance")).to_have_value("5")
+    expect(page.locator("#gen-width")).to_have_value("")
+    page.select_option("#endpoint", "/v1/flux-2-pro")
+    assert page.locator("#gen-steps").count() == 0
+
+
 def dataset_zip(path: Path, images: int = 3) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for i in range(images):

@@ -3,7 +3,7 @@
 // server's 422 items are shown under the fields they name.
 
 import { fieldOf } from "./api.js";
-import { el, ImageInput } from "./images.js";
+import { el, ImageInput, ReferenceList } from "./images.js";
 import { MaskPainter } from "./mask.js";
 import { rangeText } from "./schema.js";
 
@@ -12,12 +12,16 @@ export class SchemaForm {
    * `prefix` makes element ids (`${prefix}-${field}`); `custom` maps a field name to a factory
    * returning {element, value(): Promise<any>} for fields this module does not draw itself.
    */
-  constructor(container, fields, { prefix, finetunes = [], noFinetunes = "", custom = {} }) {
+  constructor(container, fields, { prefix, finetunes = [], noFinetunes = "", custom = {},
+                                   notes = {} }) {
     this.fields = fields;
     this.prefix = prefix;
     this.controls = new Map();
     this.errors = new Map();
+    // A body field shown by another field's control (input_image_2 by the reference list).
+    this.shownBy = new Map();
     this.custom = custom;
+    this.notes = notes; // kind -> a sentence added to that kind of field's hint
     container.replaceChildren();
     const advanced = el("details", { class: "advanced" }, el("summary", { text: "More options" }));
     for (const f of fields) {
@@ -34,9 +38,12 @@ export class SchemaForm {
     this.controls.set(f.name, control);
     const label = el("label", { for: id, text: f.title });
     if (f.required) label.append(el("span", { class: "required", title: "required", text: " *" }));
-    const hints = [f.kind === "number" ? rangeText(f) : "", f.description].filter(Boolean);
+    const hints = [f.kind === "number" ? rangeText(f) : "", f.description,
+                   f.modelPicks ? "Empty: the model picks (the first reference's size, else 1024)" : "",
+                   this.notes[f.kind] || ""].filter(Boolean);
     const error = el("p", { class: "field-error", role: "alert", hidden: true });
     this.errors.set(f.name, error);
+    for (const name of f.names || []) if (name !== f.name) this.shownBy.set(name, f.name);
     return el("div", { class: `field kind-${f.kind}`, "data-field": f.name },
       label, control.element, el("p", { class: "hint", text: hints.join(". ") }), error);
   }
@@ -45,6 +52,7 @@ export class SchemaForm {
     if (this.custom[f.name]) return this.custom[f.name](f, id);
     switch (f.kind) {
       case "image": return imageControl(f, id);
+      case "references": return referencesControl(f, this.prefix);
       case "finetune": return selectControl(id, [], f);
       case "enum": return selectControl(id, f.enum, f);
       case "boolean": return checkboxControl(f, id);
@@ -89,7 +97,8 @@ export class SchemaForm {
     const body = {};
     for (const [name, control] of this.controls) {
       const value = await control.value();
-      if (value !== undefined) body[name] = value;
+      if (control.spread) Object.assign(body, value); // several fields (the references)
+      else if (value !== undefined) body[name] = value;
     }
     return body;
   }
@@ -106,13 +115,17 @@ export class SchemaForm {
   showErrors(items) {
     const rest = [];
     for (const item of items) {
-      const name = fieldOf(item);
+      const field = fieldOf(item);
+      const name = this.shownBy.get(field) ?? field;
       const p = this.errors.get(name);
       if (!p) {
         rest.push(item);
         continue;
       }
-      p.textContent = p.textContent ? `${p.textContent}; ${item.msg}` : item.msg;
+      // In a list of several fields, the message says which one.
+      const msg = this.fields.some((f) => f.name === name && f.names) ? `${field}: ${item.msg}`
+        : item.msg;
+      p.textContent = p.textContent ? `${p.textContent}; ${msg}` : msg;
       p.hidden = false;
       p.closest("details")?.setAttribute("open", ""); // an error under "More options" shows
       this.controls.get(name).input?.setAttribute("aria-invalid", "true");
@@ -131,6 +144,15 @@ function imageControl(f, id) {
       await picker.pending;
       return picker.value ?? undefined;
     },
+  };
+}
+
+function referencesControl(f, prefix) {
+  const list = new ReferenceList(prefix, f.names);
+  return {
+    element: list.element, list, spread: true,
+    get input() { return list.input; }, // the first picker (a row may go)
+    value: () => list.value(),
   };
 }
 
@@ -164,7 +186,8 @@ function numberControl(f, id) {
     type: "number", id, name: f.name, min: f.minimum, max: f.maximum, step,
     inputmode: f.type === "integer" ? "numeric" : "decimal",
   });
-  if (f.hasDefault && f.default !== null) input.value = String(f.default);
+  if (f.modelPicks) input.placeholder = "model picks";
+  else if (f.hasDefault && f.default !== null) input.value = String(f.default);
   const value = () => {
     // What the browser cannot read as a number goes as typed: the server says what is wrong.
     if (input.validity.badInput) return input.value || "not a number";

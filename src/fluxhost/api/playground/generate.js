@@ -18,6 +18,17 @@ const DRAWN_BY = {
   dev: " Drawn by the dev model set: noise, by design.",
   emoji64: " Drawn by the emoji64 demo at 64x64, scaled to this size.",
 };
+// Said beside a kind of field, by model set: the dev set's references steer noise.
+const FIELD_NOTES = {
+  dev: { references: "On this server's dev model set they change the noise, not a picture." },
+};
+// The endpoint picker's groups: the finetuned endpoints, FLUX.1's base API, FLUX.2.
+const FLUX2_PATH = /^\/v1\/flux-2-/;
+const GROUPS = [
+  ["finetuned", "Finetuned (your finetunes)"],
+  ["flux1", "FLUX.1 models"],
+  ["flux2", "FLUX.2 models (reference images)"],
+];
 
 export class GeneratePanel {
   constructor(doc, ready, { modelSet }) {
@@ -41,16 +52,16 @@ export class GeneratePanel {
   fillEndpoints(ops, ready) {
     const served = new Set(ready?.endpoints || ops.map((op) => op.path));
     const unserved = ready?.endpoints_unserved || {};
-    const groups = { true: el("optgroup", { label: "Finetuned (your finetunes)" }),
-                     false: el("optgroup", { label: "Base models" }) };
+    const groups = Object.fromEntries(GROUPS.map(([key, label]) => [key, el("optgroup", { label })]));
     for (const op of ops) {
       const off = !served.has(op.path);
       const why = off ? ` (not served here${unserved[op.path] ? `: no ${unserved[op.path]} model` : ""})` : "";
-      groups[op.finetuned].append(el("option", {
+      const group = op.finetuned ? "finetuned" : FLUX2_PATH.test(op.path) ? "flux2" : "flux1";
+      groups[group].append(el("option", {
         value: op.path, text: `${op.path}${why}`, title: op.summary, disabled: off,
       }));
     }
-    this.select.replaceChildren(groups.true, groups.false);
+    this.select.replaceChildren(...Object.values(groups).filter((g) => g.childElementCount));
     const first = defaultEndpoint(ops.filter((op) => served.has(op.path)));
     if (first) this.select.value = first.path;
     this.summaries = Object.fromEntries(ops.map((op) => [op.path, op.summary]));
@@ -64,6 +75,7 @@ export class GeneratePanel {
     const schema = bodySchema(this.doc, path);
     this.form = new SchemaForm($("generate-fields"), schema ? fieldsOf(this.doc, schema) : [], {
       prefix: "gen", finetunes: this.finetunes, noFinetunes: this.noFinetunes,
+      notes: FIELD_NOTES[this.modelSet] || {},
     });
     const prompt = this.form.controls.get("prompt")?.input;
     if (prompt && this.modelSet === "emoji64" && prompt.value === "") prompt.value = DEMO_PROMPT;

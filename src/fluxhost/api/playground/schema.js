@@ -3,9 +3,13 @@
 // read as an optional X.
 
 // Base64 image inputs of the contract's request bodies: offered as file pickers.
-const IMAGE_FIELD = /^(image|mask|control_image|preprocessed_image|image_prompt|input_image(_[2-4])?)$/;
-// Rarely wanted in a playground: folded away under "More options".
-const ADVANCED = new Set(["webhook_url", "webhook_secret"]);
+const IMAGE_FIELD = /^(image|mask|control_image|preprocessed_image|image_prompt|input_image(_\d+)?)$/;
+// Reference images, in order: input_image, input_image_2, ... (FLUX.2: up to 8; klein and
+// Kontext: 4). Two or more are offered as one list of pickers (form.js, images.js).
+const REFERENCE_FIELD = /^input_image(_\d+)?$/;
+// Rarely wanted in a playground: folded away under "More options". (flex's blob path names the
+// provider's own storage: this server refuses any value.)
+const ADVANCED = new Set(["webhook_url", "webhook_secret", "user", "input_image_blob_path"]);
 // Not generation endpoints, though they take a JSON body.
 const NOT_GENERATION = new Set(["/v1/finetune", "/v1/delete_finetune"]);
 
@@ -69,6 +73,9 @@ function field(doc, name, prop, required) {
     format: merged.format,
     advanced: ADVANCED.has(name),
   };
+  // A size whose default (0) is below its minimum: 0 means "the model picks" (FLUX.2's width
+  // and height). Offered empty, and left out of the body while empty.
+  f.modelPicks = f.hasDefault && f.default === 0 && f.minimum > 0;
   f.kind = kindOf(f);
   return f;
 }
@@ -84,12 +91,31 @@ function kindOf(f) {
   return "text";
 }
 
-/** The fields of an object schema, in the schema's order. */
+/** The fields of an object schema, in the schema's order; two or more reference images
+ * (input_image, input_image_2, ...) as one field of kind "references", where the first was. */
 export function fieldsOf(doc, objectSchema) {
   const required = new Set(objectSchema.required || []);
-  return Object.entries(objectSchema.properties || {}).map(
+  const fields = Object.entries(objectSchema.properties || {}).map(
     ([name, prop]) => field(doc, name, prop, required.has(name)),
   );
+  const refs = fields.filter((f) => f.kind === "image" && REFERENCE_FIELD.test(f.name)
+                                    && !f.required);
+  if (refs.length < 2) return fields;
+  const names = refs.map((f) => f.name).sort((a, b) => ordinal(a) - ordinal(b));
+  const group = {
+    name: names[0], names, kind: "references", title: "Reference images", required: false,
+    description: `Optional, up to ${names.length}, sent in this order as ${names[0]}, `
+      + `${names[1]}${names.length > 2 ? " and so on" : ""}; without one, text to image`,
+    advanced: false,
+  };
+  const first = fields.indexOf(refs[0]);
+  return fields.flatMap((f, i) => (i === first ? [group] : refs.includes(f) ? [] : [f]));
+}
+
+/** 1 for input_image, n for input_image_n. */
+function ordinal(name) {
+  const n = name.match(/_(\d+)$/);
+  return n ? Number(n[1]) : 1;
 }
 
 /** "256 to 1440, multiple of 32" for a number field, or "". */
