@@ -51,7 +51,9 @@ def body_for(endpoint: str, field: str, value: str, tenant: Tenant) -> dict[str,
 
 
 def test_the_cases_cover_every_image_field() -> None:
-    assert len(IMAGE_CASES) == 25
+    # FLUX.1's 25; FLUX.2's input_image .. input_image_8 on pro, pro-preview, max and flex and
+    # input_image .. input_image_4 on the three klein endpoints.
+    assert len(IMAGE_CASES) == 25 + 4 * 8 + 3 * 4
 
 
 @pytest.mark.parametrize(("endpoint", "field"), IMAGE_CASES)
