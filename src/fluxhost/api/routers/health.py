@@ -37,7 +37,8 @@ def health(request: Request) -> dict[str, Any]:
         "embedded_workers": svc.settings.workers,
         "models": (DEV_MODEL_NOTE if svc.settings.uses_dev_models
                    else DEMO_MODEL_NOTE if svc.settings.uses_demo_models
-                   else svc.settings.model_dump(mode="json", include={"models"})["models"]),
+                   else svc.settings.model_dump(mode="json", include={"models"},
+                                                exclude_none=True)["models"]),
         "model_set": model_set_name(svc.settings),
     }
     if db_ok:
