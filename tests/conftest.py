@@ -37,6 +37,7 @@ LONGEST_FIRST = (
     "tests/e2e/test_emoji_finetune.py",
     "tests/e2e/test_chaos.py",
     "tests/api/test_schemathesis.py",
+    "tests/api/test_schemathesis_postgresql.py",
     "tests/e2e/test_training.py",
     "tests/e2e/test_scaleout.py",
     "tests/e2e/test_custom_kinds_e2e.py",

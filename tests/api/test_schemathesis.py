@@ -109,15 +109,23 @@ def _training_zip_b64() -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module")
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
          dev_model_dir: Path, dev_lora_file: Path) -> Iterator[Live]:
+    """The server on SQLite; test_schemathesis_postgresql.py runs this file's tests on
+    PostgreSQL (a file of its own so that pytest-xdist fuzzes both engines at once)."""
+    yield from live_server("sqlite", request, tmp_path_factory, dev_model_dir, dev_lora_file)
+
+
+def live_server(engine: str, request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory, dev_model_dir: Path,
+                dev_lora_file: Path) -> Iterator[Live]:
     env = {
         # No engine runs (--workers 0), so every accepted task stays active: with the default
         # limit the key would answer 429 to everything after its 24th accepted submit.
         "FLUXHOST_MAX_ACTIVE_TASKS_PER_KEY": "1000000",
     }
-    if request.param == "postgresql":
+    if engine == "postgresql":
         import psycopg
 
         pg_server: str = request.getfixturevalue("pg_server")
@@ -125,14 +133,14 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         env["FLUXHOST_DATABASE_URL"] = pg_server.rsplit("/", 1)[0] + f"/{name}"
-    node = Node(data_dir=tmp_path_factory.mktemp(f"schemathesis-{request.param}"),
+    node = Node(data_dir=tmp_path_factory.mktemp(f"schemathesis-{engine}"),
                 dev_model_dir=dev_model_dir, extra_env=env)
     try:
         key, finetune_id = provision(node, dev_lora_file, name="fuzz")
         doomed = [node.cli("finetunes", "import", str(dev_lora_file), "--owner", "fuzz",
                            "--comment", f"doomed {i}") for i in range(2)]
         node.serve(workers=0)
-        yield Live(request.param, node, key, finetune_id, doomed)
+        yield Live(engine, node, key, finetune_id, doomed)
     finally:
         node.stop_all()
 
