@@ -9,6 +9,7 @@ per request with `deadline()`."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import ssl
 import time
 import typing
@@ -104,6 +105,14 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
+@functools.cache
+def _system_context() -> ssl.SSLContext:
+    """The system CAs' verifying context, made once per process: loading the CA bundle costs
+    ~25 ms, which every transport (the webhook dispatcher's, the image fetcher's) paid twice at
+    start. An SSLContext is safe to share between threads and connections."""
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
 class DeadlineTransport(httpx.HTTPTransport):
     """`httpx.HTTPTransport` without proxies, keep-alive or a unix socket, whose connections
     honour `deadline()`."""
@@ -111,8 +120,9 @@ class DeadlineTransport(httpx.HTTPTransport):
     def __init__(self, *, verify: ssl.SSLContext | bool = True) -> None:
         # A pooled TLS connection is verified for the name it was opened for; reusing it for
         # another name on the same pinned IP would skip that check. So: no keep-alive.
-        super().__init__(verify=verify, trust_env=False)
-        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        ssl_context = _system_context() if verify is True else httpx.create_ssl_context(
+            verify=verify, trust_env=False)
+        super().__init__(verify=ssl_context, trust_env=False)
         # httpx takes no network backend: swap in a pool built with ours (covered by the
         # trickling-server tests, which would hang past the deadline if this stopped working).
         self._pool = httpcore.ConnectionPool(
