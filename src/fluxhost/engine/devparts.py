@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -43,3 +43,35 @@ def bytes_to_unicode() -> dict[int, str]:
             chars.append(256 + extra)
             extra += 1
     return {b: chr(c) for b, c in zip(printable, chars, strict=True)}
+
+
+def write_random_lora(transformer: Any, pipeline_class: Any, out_file: Path, *, seed: int,
+                      rank: int, target_modules: Sequence[str]) -> Path:
+    """Give `transformer` a LoRA on `target_modules` whose A and B are both random (a fresh
+    LoRA's B is zero, a no-op), and write it to `out_file` in the diffusers format of
+    `pipeline_class.save_lora_weights`, atomically. The dev LoRAs of every family are made so."""
+    import os
+    import tempfile
+
+    import torch
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from fluxhost.engine.hf import quiet_progress
+    from fluxhost.engine.rng import seeded
+
+    with seeded(seed):
+        transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
+                                           target_modules=list(target_modules)))
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, param in transformer.named_parameters():
+                if "lora_B" in name:
+                    param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
+    state = get_peft_model_state_dict(transformer)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".lora-", dir=out_file.parent) as tmp, quiet_progress():
+        pipeline_class.save_lora_weights(tmp, transformer_lora_layers=state,
+                                         weight_name="lora.safetensors")
+        os.replace(Path(tmp) / "lora.safetensors", out_file)
+    return out_file

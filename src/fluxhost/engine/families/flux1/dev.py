@@ -14,14 +14,12 @@ Every component has its own seed, so the weights do not depend on build order.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fluxhost.engine.devparts import DevBuilder, DevParts
+from fluxhost.engine.devparts import DevBuilder, DevParts, write_random_lora
 from fluxhost.engine.families.flux1.common import LORA_TARGET_MODULES
 from fluxhost.engine.families.flux1.dev_components import (
     build_clip_tokenizer,
@@ -33,7 +31,6 @@ from fluxhost.engine.families.flux1.dev_components import (
     build_vae,
 )
 from fluxhost.engine.hf import quiet_progress, set_offline_env
-from fluxhost.engine.rng import seeded
 
 SEED_CLIP, SEED_VAE = 0, 2  # SEED_CLIP + 1 is T5
 SEED_TRANSFORMER = {"base": 3, "fill": 4, "canny": 5, "depth": 6, "kontext": 10}
@@ -133,37 +130,11 @@ def make_dev_lora(
     matrices are random too, so applying it visibly changes the output. It also applies to the
     fill, canny and depth transformers, whose targeted layers have the base shapes.
     """
-    import torch
     from diffusers import FluxPipeline, FluxTransformer2DModel
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
 
     set_offline_env()
-    out_file = Path(out_file)
     with quiet_progress():
         transformer = FluxTransformer2DModel.from_pretrained(
-            Path(base_dir) / "transformer", local_files_only=True
-        )
-    with seeded(seed):
-        transformer.add_adapter(
-            LoraConfig(
-                r=rank,
-                lora_alpha=rank,
-                init_lora_weights="gaussian",
-                target_modules=list(target_modules),
-            )
-        )
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for name, param in transformer.named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
-    state = get_peft_model_state_dict(transformer)
-
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".lora-", dir=out_file.parent) as tmp, quiet_progress():
-        FluxPipeline.save_lora_weights(
-            tmp, transformer_lora_layers=state, weight_name="lora.safetensors"
-        )
-        os.replace(Path(tmp) / "lora.safetensors", out_file)
-    return out_file
+            Path(base_dir) / "transformer", local_files_only=True)
+    return write_random_lora(transformer, FluxPipeline, Path(out_file), seed=seed, rank=rank,
+                             target_modules=target_modules)

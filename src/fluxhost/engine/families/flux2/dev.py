@@ -12,14 +12,12 @@ weights do not depend on build order. The pipeline parts: flux2.dev_components.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fluxhost.engine.devparts import DevBuilder, DevParts
+from fluxhost.engine.devparts import DevBuilder, DevParts, write_random_lora
 from fluxhost.engine.families.flux2.dev_components import (
     MISTRAL_WIDTH,
     QWEN3_WIDTH,
@@ -141,30 +139,12 @@ def make_dev_lora(
     """Write a random LoRA for the dev FLUX.2 pipeline at `pipeline_dir` to `out_file`, in the
     diffusers format Flux2LoraLoaderMixin loads. Its B matrices are random (a fresh LoRA's are
     zero, a no-op), so applying it visibly changes the output."""
-    import torch
     from diffusers import Flux2KleinPipeline, Flux2Transformer2DModel
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
 
     set_offline_env()
-    out_file = Path(out_file)
     with quiet_progress():
         transformer = Flux2Transformer2DModel.from_pretrained(
             Path(pipeline_dir) / "transformer", local_files_only=True)
-    with seeded(seed):
-        transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
-                                           target_modules=list(target_modules)))
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for name, param in transformer.named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
-    state = get_peft_model_state_dict(transformer)
-
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".lora-", dir=out_file.parent) as tmp, quiet_progress():
-        # Every FLUX.2 pipeline shares Flux2LoraLoaderMixin: one format for all three.
-        Flux2KleinPipeline.save_lora_weights(tmp, transformer_lora_layers=state,
-                                             weight_name="lora.safetensors")
-        os.replace(Path(tmp) / "lora.safetensors", out_file)
-    return out_file
+    # Every FLUX.2 pipeline shares Flux2LoraLoaderMixin: one format for all three.
+    return write_random_lora(transformer, Flux2KleinPipeline, Path(out_file), seed=seed, rank=rank,
+                             target_modules=target_modules)
