@@ -62,6 +62,17 @@ def blobs(settings: Settings, folder: str) -> list[Path]:
     return sorted(root.rglob("*")) if root.exists() else []
 
 
+def blobs_left(settings: Settings, *folders: str, within: float = 10.0) -> list[Path]:
+    """The blobs still in `folders` once orphan cleanup had `within` seconds: a refused
+    submission's blobs are deleted in the background after the answer (api/blobs.drop_later)."""
+    deadline = time.monotonic() + within
+    while True:
+        left = [path for folder in folders for path in blobs(settings, folder)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)
+
+
 def one_error(r: Any) -> dict[str, Any]:
     assert r.status_code == 422, r.text
     (err,) = r.json()["detail"]
@@ -80,7 +91,7 @@ def test_over_long_host_is_400_and_nothing_is_inserted(raw_client: TestClient, s
     r = raw_client.post(FINETUNE, headers={**tenant.headers, "host": host}, json=training_body())
     assert r.status_code == 400 and r.json() == {"detail": "Invalid Host header"}
     assert counts(services) == (0, 1)  # only the tenant's imported finetune
-    assert blobs(settings, "inputs") == [] and blobs(settings, "training") == []
+    assert blobs_left(settings, "inputs", "training") == []
 
 
 @pytest.mark.parametrize("host", [
@@ -171,7 +182,7 @@ def test_trigger_word_over_its_column_is_422(raw_client: TestClient, services: A
     assert err["type"] == "string_too_long" and err["loc"] == ["body", "trigger_word"]
     assert err["ctx"] == {"max_length": MAX_TRIGGER_WORD_CHARS}
     assert err["msg"] == f"String should have at most {MAX_TRIGGER_WORD_CHARS} characters"
-    assert counts(services) == (0, 1) and blobs(settings, "training") == []
+    assert counts(services) == (0, 1) and blobs_left(settings, "training") == []
     ok = raw_client.post(FINETUNE, headers=tenant.headers,
                          json=training_body(trigger_word="T" * MAX_TRIGGER_WORD_CHARS))
     assert ok.status_code == 200, ok.text
@@ -195,7 +206,7 @@ def test_nul_in_finetune_text_is_422(raw_client: TestClient, services: Any, sett
     err = one_error(r)
     assert err["type"] == "value_error" and err["loc"] == ["body", field]
     assert "NUL" in err["msg"] and err["input"] == "a\0b"
-    assert counts(services) == (0, 1) and blobs(settings, "training") == []
+    assert counts(services) == (0, 1) and blobs_left(settings, "training") == []
 
 
 @pytest.mark.parametrize("field", ["prompt", "finetune_id"])
@@ -298,7 +309,7 @@ def test_failed_training_insert_leaves_no_zip(raw_client: TestClient, services: 
     monkeypatch.setattr(finetunes, "store_training", failing)
     r = raw_client.post(FINETUNE, headers=tenant.headers, json=training_body())
     assert r.status_code == 500 and r.json() == {"detail": "Internal Server Error"}
-    assert blobs(settings, "training") == []
+    assert blobs_left(settings, "training") == []
 
 
 def test_failed_task_insert_leaves_no_input_blobs(raw_client: TestClient, services: Any,
@@ -312,7 +323,7 @@ def test_failed_task_insert_leaves_no_input_blobs(raw_client: TestClient, servic
     body = {"finetune_id": tenant.finetune_id, "image": png_b64(mode="RGBA")}
     r = raw_client.post(FILL, headers=tenant.headers, json=body)
     assert r.status_code == 500 and r.json() == {"detail": "Internal Server Error"}
-    assert blobs(settings, "inputs") == []
+    assert blobs_left(settings, "inputs") == []
 
 
 def test_real_insert_failure_leaves_no_blobs(services: Any, settings: Settings, tenant: Tenant,
@@ -332,7 +343,7 @@ def test_real_insert_failure_leaves_no_blobs(services: Any, settings: Settings, 
     if services.store.is_postgres:
         assert fill.status_code == 400 and train.status_code == 400, (fill.text, train.text)
         assert fill.json() == {"detail": SUBMISSION_REFUSED} == train.json()
-        assert blobs(settings, "inputs") == [] and blobs(settings, "training") == []
+        assert blobs_left(settings, "inputs", "training") == []
         assert counts(services) == (0, 1)
     else:
         assert fill.status_code == 200 and train.status_code == 200
