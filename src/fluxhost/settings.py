@@ -24,33 +24,64 @@ from fluxhost.kinds import (
     WORKER_KINDS,
     CustomPipeline,
 )
+from fluxhost.modes import KindModes, Quant, check_attention_backend
 from fluxhost.shipped import DEMO_ROOT
 
 
 class ModelSpec(BaseModel):
-    """An FLUXHOST_MODELS entry in object form: which pipeline a kind runs, on which weights.
-    Required for an operator-defined kind (e.g. "pro11" running FluxPipeline on another
-    FLUX-architecture checkpoint); a built-in kind may use it too, with its own pipeline.
+    """An FLUXHOST_MODELS entry in object form: which pipeline a kind runs, on which weights,
+    in which memory and speed modes. Required for an operator-defined kind (e.g. "pro11"
+    running FluxPipeline on another FLUX-architecture checkpoint), which must name its
+    `pipeline`; a built-in kind may use it too, without a pipeline (or with its own), e.g.
+    {"source": "black-forest-labs/FLUX.1-dev", "transformer_quant": "int8"}.
 
     On a FLUX.2 pipeline, `steps` and `guidance` set what the kind runs the FLUX.2 endpoints
     without such request fields at (pro, pro-preview, max, klein): e.g. 50 and 4.0 for a klein
-    Base checkpoint, where the built-in 4 steps suit only a distilled one."""
+    Base checkpoint, where the built-in 4 steps suit only a distilled one.
+
+    The modes (None: the FLUXHOST_* global default): `transformer_quant` and
+    `text_encoder_quant` (none, int8, float8, nf4), `gguf` (a .gguf transformer file, path or
+    URL, loaded instead of `source`'s transformer), `first_block_cache` (threshold, 0 = off),
+    `compile` (regional torch.compile) and `attention_backend` (diffusers' names)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    pipeline: CustomPipeline
+    pipeline: CustomPipeline | None = None
     source: str = Field(min_length=1, max_length=1000)
     steps: int | None = Field(None, ge=1, le=100)
     guidance: float | None = Field(None, ge=0, le=100, allow_inf_nan=False)
+    transformer_quant: Quant | None = None
+    text_encoder_quant: Quant | None = None
+    gguf: str | None = Field(None, min_length=1, max_length=1000)
+    first_block_cache: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    compile: bool | None = None
+    attention_backend: str | None = None
+
+    @field_validator("attention_backend")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        return None if value is None else check_attention_backend(value)
 
     @model_validator(mode="after")
     def _steps_on_flux2_only(self) -> ModelSpec:
+        # A built-in kind without `pipeline` is checked in check_model_entry, which knows it.
         if (self.steps is not None or self.guidance is not None) \
-                and self.pipeline not in FLUX2_PIPELINES:
-            raise ValueError(f"steps and guidance are for kinds on a FLUX.2 pipeline "
-                             f"({', '.join(FLUX2_PIPELINES)}), not on {self.pipeline!r}: "
-                             "FLUX.1 endpoints take theirs from the request")
+                and self.pipeline is not None and self.pipeline not in FLUX2_PIPELINES:
+            raise ValueError(steps_on_flux1(self.pipeline))
         return self
+
+    @model_validator(mode="after")
+    def _gguf_or_quant(self) -> ModelSpec:
+        if self.gguf is not None and self.transformer_quant not in (None, "none"):
+            raise ValueError(f"gguf {self.gguf!r} is a quantized transformer of its own: "
+                             f"leave transformer_quant ({self.transformer_quant!r}) unset")
+        return self
+
+
+def steps_on_flux1(pipeline: str) -> str:
+    return (f"steps and guidance are for kinds on a FLUX.2 pipeline "
+            f"({', '.join(FLUX2_PIPELINES)}), not on {pipeline!r}: "
+            "FLUX.1 endpoints take theirs from the request")
 
 
 ModelEntry = str | ModelSpec
@@ -333,6 +364,29 @@ class Settings(BaseSettings):
         0, ge=0, description="Bytes of transformer weights kept loaded at once (MiB); the least "
         "recently used pipelines are unloaded beyond it (the one in use always stays). 0 = none.",
     )
+    transformer_quant: Quant = Field(
+        "none", description="Default for every kind's transformer weights (a FLUXHOST_MODELS "
+        "entry's own transformer_quant wins): 'none' (as loaded), 'int8' or 'float8' "
+        "weight-only (torchao; float8 needs a GPU with FP8, compute capability 8.9+), 'nf4' "
+        "(bitsandbytes, CUDA only). A mode that cannot run here stops the start, naming why.",
+    )
+    text_encoder_quant: Quant = Field(
+        "none", description="The same for the text encoders (T5, CLIP; FLUX.2's Mistral and "
+        "Qwen3).",
+    )
+    first_block_cache: float = Field(
+        0.0, ge=0, le=1, allow_inf_nan=False, description="Default First Block Cache "
+        "threshold (diffusers' cache hooks): a step whose first block's output changed less "
+        "than this reuses the cached rest. 0 = off.",
+    )
+    compile: bool = Field(
+        False, description="Default: regional torch.compile of the transformer's repeated "
+        "blocks, warmed up before /ready turns 200.",
+    )
+    attention_backend: str = Field(
+        "native", description="Default attention backend, as diffusers names them (native, "
+        "flash, sage, xformers, ...).",
+    )
     cpu_offload: Literal["none", "model", "sequential"] = Field(
         "none", description="diffusers CPU offload on CUDA: 'model' keeps one model on the GPU "
         "at a time, 'sequential' one layer (least memory, slowest).",
@@ -369,6 +423,11 @@ class Settings(BaseSettings):
         for kind, entry in value.items():
             check_model_entry(kind, entry)
         return value
+
+    @field_validator("attention_backend")
+    @classmethod
+    def _known_attention_backend(cls, value: str) -> str:
+        return check_attention_backend(value)
 
     @field_validator("endpoint_kinds")
     @classmethod
@@ -421,8 +480,10 @@ class Settings(BaseSettings):
 
     def custom_kinds(self) -> dict[str, str]:
         """The operator-defined kinds of FLUXHOST_MODELS -> the pipeline each runs."""
+        # check_model_entry has made sure every one of them names its pipeline.
         return {kind: entry.pipeline for kind, entry in self.models.items()
-                if isinstance(entry, ModelSpec) and kind not in BUILTIN_KINDS}
+                if isinstance(entry, ModelSpec) and entry.pipeline is not None
+                and kind not in BUILTIN_KINDS}
 
     def known_kinds(self) -> tuple[str, ...]:
         return (*ENDPOINT_KINDS, *self.custom_kinds())
@@ -440,6 +501,26 @@ class Settings(BaseSettings):
         if isinstance(entry, ModelSpec):
             return entry.steps, entry.guidance
         return None, None
+
+    def modes_for(self, kind: str) -> KindModes:
+        """`kind`'s memory and speed modes: its FLUXHOST_MODELS entry's, else the global
+        defaults. A kind with a gguf file has an unquantized transformer_quant ("none")."""
+        entry = self.models.get(kind)
+        spec = entry if isinstance(entry, ModelSpec) else None
+
+        def pick(name: str) -> Any:
+            own = getattr(spec, name, None)
+            return getattr(self, name) if own is None else own
+
+        gguf = spec.gguf if spec is not None else None
+        return KindModes(
+            transformer_quant="none" if gguf is not None else pick("transformer_quant"),
+            text_encoder_quant=pick("text_encoder_quant"),
+            gguf=gguf,
+            first_block_cache=pick("first_block_cache"),
+            compile=pick("compile"),
+            attention_backend=pick("attention_backend"),
+        )
 
     def model_sources(self) -> dict[str, str]:
         """FLUXHOST_MODELS as kind (or depth_estimator) -> hub id or local dir."""
@@ -514,15 +595,21 @@ def check_model_entry(kind: str, entry: ModelEntry) -> None:
     or a new kind, named to fit the tasks table and metric labels, with a spec."""
     if kind in BUILTIN_KINDS:
         pipeline = BUILTIN_KINDS[kind]
-        if isinstance(entry, ModelSpec) and entry.pipeline != pipeline:
+        if not isinstance(entry, ModelSpec):
+            return
+        if entry.pipeline not in (None, pipeline):
             raise ValueError(f"kind {kind!r} is built in and runs the {pipeline} pipeline, not "
                              f"{entry.pipeline!r}; give your kind another name")
+        if (entry.steps is not None or entry.guidance is not None) \
+                and pipeline not in FLUX2_PIPELINES:
+            raise ValueError(steps_on_flux1(pipeline))
     elif kind == DEPTH_ESTIMATOR_KEY:
         if isinstance(entry, ModelSpec):
             raise ValueError(f"{kind!r} takes a hub id or directory, not a pipeline spec")
     elif kind in RESERVED_KINDS or not KIND_NAME.fullmatch(kind):
         raise ValueError(f"bad kind name {kind!r}: lowercase letters, digits, '-' and '_', "
                          f"at most 16, starting with a letter; not {', '.join(RESERVED_KINDS)}")
-    elif not isinstance(entry, ModelSpec):
+    elif not isinstance(entry, ModelSpec) or entry.pipeline is None:
+        source = entry.source if isinstance(entry, ModelSpec) else entry
         raise ValueError(f"kind {kind!r} is not built in: give its pipeline too, e.g. "
-                         f'{{"{kind}": {{"pipeline": "base", "source": {entry!r}}}}}')
+                         f'{{"{kind}": {{"pipeline": "base", "source": {source!r}}}}}')
