@@ -14,8 +14,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "fluxhost"
 ALLOWED = {
     "fluxhost.kinds": (),
     "fluxhost.shipped": (),
+    "fluxhost.modes": (),
     "fluxhost.catalog": ("fluxhost.catalog", "fluxhost.kinds", "fluxhost.wire"),
-    "fluxhost.settings": ("fluxhost.catalog", "fluxhost.kinds", "fluxhost.shipped"),
+    "fluxhost.settings": ("fluxhost.catalog", "fluxhost.kinds", "fluxhost.modes",
+                          "fluxhost.shipped"),
 }
 # package -> fluxhost packages it must not import, and the files excused.
 FORBIDDEN = {
