@@ -7,10 +7,15 @@ import uuid
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from fluxhost.store.models import Finetune
 from fluxhost.store.store import Store
 from fluxhost.store.tasks import insert_tasks, rejection
+
+
+class NameTaken(ValueError):
+    """The key already has a live finetune of this name (the unique index refused it)."""
 
 
 def create_finetune(
@@ -23,7 +28,10 @@ def create_finetune(
     lora_blob: str | None,
     status: str = "Ready",
     finetune_id: str | None = None,
+    name: str | None = None,
+    base_model: str | None = None,
 ) -> Finetune:
+    """NameTaken when `name` is already one of this key's live finetunes."""
     row = Finetune(
         id=finetune_id or str(uuid.uuid4()),
         owner_key_id=owner_key_id,
@@ -33,9 +41,16 @@ def create_finetune(
         details=details,
         lora_blob=lora_blob,
         created_at=time.time(),
+        name=name,
+        base_model=base_model,
     )
-    with store.write() as s:
-        s.add(row)
+    try:
+        with store.write() as s:
+            s.add(row)
+    except IntegrityError as exc:
+        if name is None:
+            raise
+        raise NameTaken(f"this key already has a finetune named {name!r}") from exc
     return row
 
 
@@ -46,6 +61,19 @@ def get_owned_finetune(store: Store, finetune_id: str, owner_key_id: int) -> Fin
     if row is None or row.deleted_at is not None or row.owner_key_id != owner_key_id:
         return None
     return row
+
+
+def find_owned_finetune(store: Store, ref: str, owner_key_id: int) -> Finetune | None:
+    """The key's live finetune whose id or name is `ref`; None for anything else, another
+    key's included (a name is per key: the same name under two keys is two finetunes)."""
+    row = get_owned_finetune(store, ref, owner_key_id)
+    if row is not None:
+        return row
+    with store.read() as s:
+        return s.scalars(
+            select(Finetune).where(Finetune.owner_key_id == owner_key_id,
+                                   Finetune.name == ref, Finetune.deleted_at.is_(None))
+        ).first()
 
 
 def list_finetunes(store: Store, owner_key_id: int) -> list[Finetune]:
@@ -102,16 +130,25 @@ def submit_training(
 def delete_finetune(
     store: Store, finetune_id: str, owner_key_id: int, *, wait: float | None = None
 ) -> bool:
-    """Mark the finetune deleted and cancel its training if that is still running, in one
-    transaction (a bounded write either does both or nothing). False when it is unknown,
-    deleted already, or another key's. `wait` as in `Store.write` (`WriteBusy` past it)."""
+    """Mark the finetune (by id, or by its per-key name) deleted and cancel its training if
+    that is still running, in one transaction (a bounded write either does both or nothing).
+    False when it is unknown, deleted already, or another key's. `wait` as in `Store.write`
+    (`WriteBusy` past it)."""
     from fluxhost.store.queue import cancel_in
 
     with store.write(wait=wait) as s:
         row = s.get(Finetune, finetune_id)
+        if row is None or row.owner_key_id != owner_key_id:
+            # An uploaded LoRA is also known by its per-key name.
+            row = s.scalars(select(Finetune).where(
+                Finetune.owner_key_id == owner_key_id, Finetune.name == finetune_id,
+                Finetune.deleted_at.is_(None))).first()
         if row is None or row.deleted_at is not None or row.owner_key_id != owner_key_id:
             return False
+        finetune_id = row.id
         row.deleted_at = time.time()
+        # The name is free again: the unique (key, name) index holds live names only.
+        row.name = None
         # The training task has the finetune's id; a worker running it stops at its next
         # heartbeat (its lease is gone).
         cancel_in(s, finetune_id, "the finetune was deleted during training", store.now())

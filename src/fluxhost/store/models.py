@@ -32,6 +32,11 @@ class ApiKey(Base):
 
 class Finetune(Base):
     __tablename__ = "finetunes"
+    __table_args__ = (
+        # A name is the finetune_id its key sends (migration 0004); NULLs never collide, and
+        # a deleted finetune gives its name up, so the index holds live names only.
+        Index("ux_finetunes_owner_name", "owner_key_id", "name", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
@@ -43,6 +48,12 @@ class Finetune(Base):
     lora_blob: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The per-key name of an uploaded LoRA (lowercase letters, digits, - and _): clients send
+    # it as finetune_id. NULL for finetunes known by their uuid only.
+    name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The base it was made for: NULL = FLUX.1 (every finetune before 0004), else a FLUX.2
+    # [klein] kind such as "klein-4b".
+    base_model: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Task(Base):
