@@ -6,10 +6,11 @@ Objective -- rectified flow, the way FLUX.1 is trained and sampled:
   centre crop, sides multiples of 16) and, like the captions, encoded once by the frozen VAE and
   text encoders (training/examples.py). How a model encodes captions, packs latents and calls
   its transformer is its family's (fluxhost.engine.families.protocol.TrainingFamily; FLUX.1:
-  fluxhost.engine.families.flux1.training), so training sees exactly the conditioning that
-  generation will.
+  fluxhost.engine.families.flux1.training; FLUX.2 [klein], when TrainSpec.base_kind names a
+  klein kind: fluxhost.engine.families.flux2.training), so training sees exactly the
+  conditioning that generation will.
 - Per step (batch size 1, samples in a seeded random order, reshuffled every epoch): a
-  logit-normal t shifted like the sampler's (training/schedule.py),
+  logit-normal t shifted like the family's sampler (training/schedule.py),
   noisy = (1 - t')*x0 + t'*noise, target = noise - x0, loss = MSE(transformer(noisy), target).
 - AdamW (no weight decay: in `full` mode decay would add a shrink-every-weight term to the
   difference the LoRA is extracted from, one no low rank can represent), gradient norm clipped
@@ -35,12 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from fluxhost.engine.families import TRAINING
+from fluxhost.engine.families import TRAINING, training_family
 from fluxhost.engine.pipelines import empty_device_cache
 from fluxhost.engine.types import StopCheck
 from fluxhost.training.examples import Example, prepare_examples
 from fluxhost.training.output import write_lora
-from fluxhost.training.schedule import SampleOrder, ShiftParams, sample_sigma, shift_params
+from fluxhost.training.schedule import SampleOrder, sample_sigma
 from fluxhost.training.trainables import FullTrainable, LoraTrainable, Trainable
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ class TrainSpec:
     priority: Priority
     trigger_word: str  # informational here: the captions already contain it
     seed: int = 0
+    # The kind (a FLUXHOST_MODELS key) whose model the LoRA is trained on: None for FLUX.1's
+    # base, as before; a FLUX.2 [klein] kind ("klein-4b") trains with the klein family.
+    base_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,8 @@ def train(
     on_progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
 ) -> TrainResult:
-    """Train a LoRA on the engine's base model and write it to `out_file`.
+    """Train a LoRA on the engine's base model (or `spec.base_kind`'s) and write it to
+    `out_file`.
 
     `samples`: (RGB image, caption) pairs; captions should contain the trigger word. Device and
     dtype come from the engine's settings; the resolution from `spec.priority` and whether the
@@ -151,16 +156,19 @@ def train(
     _validate(samples, spec)
     if should_stop is not None and should_stop():
         raise TrainingStopped(0)
-    family = TRAINING
     settings = engine.settings
-    source = engine.model_sources()[family.pipeline]
+    kind, family = _base(engine, spec.base_kind)
+    source = engine.model_sources()[kind]
     device, dtype = torch_device(settings), torch_dtype(settings)
     # Components with CPU-offload hooks belong to the engine's offload schedule; load fresh ones.
+    # FLUX.1 only: the engine offers FLUX.1's loaded components; a klein run loads its own
+    # Qwen3 and VAE (released once the samples are encoded).
     reuse: dict[str, Any] = {}
-    if settings.cpu_offload == "none":
+    if settings.cpu_offload == "none" and spec.base_kind is None:
         loaded = engine.shared_components()
         reuse = {k: loaded[k] for k in family.encoders if k in loaded}
-    pipe = load_pipeline(family.pipeline, source, dtype=dtype, device=device, shared=reuse)
+    pipe = load_pipeline(kind, source, dtype=dtype, device=device, shared=reuse,
+                         pipeline=family.pipeline)
     try:
         return train_pipeline(
             pipe,
@@ -177,6 +185,17 @@ def train(
     finally:
         del pipe
         empty_device_cache()
+
+
+def _base(engine: TrainingEngine, base_kind: str | None) -> tuple[str, TrainingFamily]:
+    """The kind training loads and the family that trains on it (ValueError naming a kind the
+    engine has no model for or whose pipeline no family trains on)."""
+    if base_kind is None:
+        return TRAINING.pipeline, TRAINING
+    pipeline = engine.settings.kind_pipeline(base_kind)
+    if pipeline is None or base_kind not in engine.model_sources():
+        raise ValueError(f"no model for base kind {base_kind!r} on this server")
+    return base_kind, training_family(pipeline)
 
 
 def train_pipeline(
@@ -204,7 +223,7 @@ def train_pipeline(
     transformer = pipe.transformer
     device = next(transformer.parameters()).device
     examples = prepare_examples(family, pipe, samples, resolution, device)
-    shift = shift_params(pipe.scheduler.config)
+    scheduler_config = pipe.scheduler.config
     # Nothing below needs the text encoders or the VAE: release them so that, when they are the
     # trainer's own copies (T5-XXL alone is ~9.5 GB in bf16), their memory can go before the
     # optimizer allocates its states.
@@ -221,7 +240,9 @@ def train_pipeline(
     for step in range(spec.iterations):
         if should_stop is not None and should_stop():
             raise TrainingStopped(step)
-        loss = _step(family, transformer, examples[order.next()], gen, shift, step)
+        ex = examples[order.next()]
+        shift = family.time_shift(scheduler_config, ex.latents.tokens)
+        loss = _step(family, transformer, ex, gen, shift, step)
         trainer.before_step()
         torch.nn.utils.clip_grad_norm_(trainer.params, MAX_GRAD_NORM)
         optimizer.step()
@@ -260,7 +281,7 @@ def _trainable(family: TrainingFamily, transformer: Any, spec: TrainSpec,
     return trainer
 
 
-def _step(family: TrainingFamily, transformer: Any, ex: Example, gen: Any, shift: ShiftParams,
+def _step(family: TrainingFamily, transformer: Any, ex: Example, gen: Any, shift: float,
           step: int) -> float:
     """One forward and backward pass on `ex`; its loss."""
     import torch
@@ -268,7 +289,7 @@ def _step(family: TrainingFamily, transformer: Any, ex: Example, gen: Any, shift
     x0 = ex.latents.packed
     device = x0.device
     noise = torch.randn(x0.shape, generator=gen, dtype=torch.float32)
-    t = sample_sigma(gen, ex.latents.tokens, shift)
+    t = sample_sigma(gen, shift)
     noise = noise.to(device=device, dtype=x0.dtype)
     t_model = torch.full((1,), t, device=device, dtype=x0.dtype)
     noisy = (1.0 - t) * x0 + t * noise

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 from fluxhost.engine.families.flux1 import control, fill, kontext, text_to_image
 from fluxhost.engine.families.flux2 import generation as flux2
+from fluxhost.engine.families.flux2 import training as flux2_training
 from fluxhost.engine.families.protocol import Family, PipelineSpec, TrainingFamily
 from fluxhost.engine.types import Request
 
@@ -29,8 +30,14 @@ FAMILIES: tuple[Family[Any], ...] = (
     kontext.FAMILY,
     flux2.FAMILY,
 )
-# The family whose base pipeline LoRAs are trained on.
+# The family whose base pipeline LoRAs are trained on by default (FLUX.1).
 TRAINING: TrainingFamily = text_to_image.FAMILY
+# Pipeline -> the family that trains LoRAs on it: FLUX.1's base, and FLUX.2 [klein] (a finetune's
+# base_model names a klein kind).
+TRAINING_FAMILIES: dict[str, TrainingFamily] = {
+    TRAINING.pipeline: TRAINING,
+    flux2_training.TRAINING.pipeline: flux2_training.TRAINING,
+}
 
 _BY_REQUEST: dict[type, Family[Any]] = {f.request_type: f for f in FAMILIES}
 _PIPELINES: dict[str, PipelineSpec] = {
@@ -52,6 +59,15 @@ def pipeline_spec(name: str) -> PipelineSpec:
         return _PIPELINES[name]
     except KeyError:
         raise ValueError(f"unknown pipeline {name!r}") from None
+
+
+def training_family(pipeline: str) -> TrainingFamily:
+    """The family that trains LoRAs on `pipeline`; ValueError naming it for one none trains on."""
+    try:
+        return TRAINING_FAMILIES[pipeline]
+    except KeyError:
+        raise ValueError(f"no LoRA training on a {pipeline!r} pipeline; training runs on: "
+                         f"{', '.join(TRAINING_FAMILIES)}") from None
 
 
 def pipeline_names() -> frozenset[str]:

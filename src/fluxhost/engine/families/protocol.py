@@ -136,6 +136,11 @@ class TrainingFamily(Protocol):
         """The image's normalised, packed latents (the denoising target's x0)."""
         ...
 
+    def time_shift(self, scheduler_config: Any, tokens: int) -> float:
+        """The shift s the trainer applies to its sampled t (t' = s*t / (1 + (s - 1)*t)) for an
+        image of `tokens` tokens: the one the family's sampler uses, from its scheduler config."""
+        ...
+
     def predict(self, transformer: Any, noisy: Any, sigma: Any, latents: Latents,
                 prompt: Any) -> Any:
         """The transformer's prediction for `noisy` at `sigma`, called as its pipeline does."""

@@ -19,6 +19,7 @@ torch and diffusers are imported inside the methods: the engine imports this mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,21 @@ class Flux1Training:
         packed = pipe._pack_latents(latents, 1, channels, height, width)
         ids = pipe._prepare_latent_image_ids(1, height // 2, width // 2, device, dtype)
         return Latents(packed, ids, packed.shape[1])
+
+    def time_shift(self, scheduler_config: Any, tokens: int) -> float:
+        """exp(mu), mu = diffusers' calculate_shift for `tokens` (0.5 at 256 tokens .. 1.15 at
+        4096): FluxPipeline's dynamic shift, from the scheduler config (FLUX.1's values where it
+        has none)."""
+
+        def get(name: str, default: float) -> float:
+            value = (scheduler_config.get(name) if hasattr(scheduler_config, "get")
+                     else getattr(scheduler_config, name, None))
+            return float(value if value is not None else default)
+
+        base_len, max_len = get("base_image_seq_len", 256), get("max_image_seq_len", 4096)
+        base_shift, max_shift = get("base_shift", 0.5), get("max_shift", 1.15)
+        slope = (max_shift - base_shift) / (max_len - base_len)
+        return math.exp(base_shift + slope * (tokens - base_len))
 
     def predict(self, transformer: Any, noisy: Any, sigma: Any, latents: Latents,
                 prompt: Prompt) -> Any:
