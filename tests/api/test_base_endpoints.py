@@ -87,15 +87,16 @@ def test_spec_example_body_is_accepted(client: TestClient, tenant: Tenant, servi
 
 
 @pytest.mark.parametrize("path", list(ENDPOINTS))
-def test_minimal_body_is_accepted(client: TestClient, tenant: Tenant, path: str) -> None:
-    r = post(client, tenant, path, minimal_body(ENDPOINTS[path]))
+def test_minimal_body_is_accepted(shared_client: TestClient, shared_tenant: Tenant,
+                                  path: str) -> None:
+    r = post(shared_client, shared_tenant, path, minimal_body(ENDPOINTS[path]))
     assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize(("path", "field", "value"), bound_cases())
-def test_out_of_contract_value_is_422(client: TestClient, tenant: Tenant, path: str,
+def test_out_of_contract_value_is_422(shared_client: TestClient, shared_tenant: Tenant, path: str,
                                       field: str, value: Any) -> None:
-    r = post(client, tenant, path, minimal_body(ENDPOINTS[path]) | {field: value})
+    r = post(shared_client, shared_tenant, path, minimal_body(ENDPOINTS[path]) | {field: value})
     assert r.status_code == 422, (field, value, r.text)
     errors = r.json()["detail"]
     assert any(e["loc"][:2] == ["body", field] for e in errors), errors
@@ -106,18 +107,19 @@ def test_out_of_contract_value_is_422(client: TestClient, tenant: Tenant, path: 
 @pytest.mark.parametrize(("path", "field"), [
     (p, f) for p, n in ENDPOINTS.items() for f in SCHEMAS[n].get("required", [])
 ])
-def test_missing_required_field_is_422(client: TestClient, tenant: Tenant, path: str,
+def test_missing_required_field_is_422(shared_client: TestClient, shared_tenant: Tenant, path: str,
                                        field: str) -> None:
     body = minimal_body(ENDPOINTS[path])
     del body[field]
-    r = post(client, tenant, path, body)
+    r = post(shared_client, shared_tenant, path, body)
     assert r.status_code == 422
     assert {"type": "missing", "loc": ["body", field], "msg": "Field required",
             "input": body} in r.json()["detail"]
 
 
 @pytest.mark.parametrize("path", list(ENDPOINTS))
-def test_boundary_values_are_accepted(client: TestClient, tenant: Tenant, path: str) -> None:
+def test_boundary_values_are_accepted(shared_client: TestClient, shared_tenant: Tenant,
+                                      path: str) -> None:
     name = ENDPOINTS[path]
     for edge in ("minimum", "maximum"):
         body = minimal_body(name)
@@ -129,32 +131,34 @@ def test_boundary_values_are_accepted(client: TestClient, tenant: Tenant, path: 
             # 2048 on every side is past MAX_IMAGE_PIXELS (4112² > 4096²): two at a time.
             for pair in (("top", "bottom"), ("left", "right")):
                 one = {k: v for k, v in body.items() if k not in pair}
-                r = post(client, tenant, path, one)
+                r = post(shared_client, shared_tenant, path, one)
                 assert r.status_code == 200, (edge, pair, r.text)
             continue
-        r = post(client, tenant, path, body)
+        r = post(shared_client, shared_tenant, path, body)
         assert r.status_code == 200, (edge, r.text)
 
 
 @pytest.mark.parametrize("path", list(ENDPOINTS))
 @pytest.mark.parametrize("key", [None, "fh_wrong"])
-def test_missing_or_bad_key_is_403(client: TestClient, path: str, key: str | None) -> None:
+def test_missing_or_bad_key_is_403(shared_client: TestClient, path: str, key: str | None) -> None:
     headers = {} if key is None else {"x-key": key}
-    r = client.post(path, headers=headers, json={"prompt": 1})  # auth before the body
+    r = shared_client.post(path, headers=headers, json={"prompt": 1})  # auth before the body
     assert r.status_code == 403
     assert r.json() == {"detail": "Not authenticated - Invalid Authentication"}
 
 
 @pytest.mark.parametrize("path", list(ENDPOINTS))
-def test_nul_in_prompt_is_422(client: TestClient, tenant: Tenant, path: str) -> None:
-    r = post(client, tenant, path, minimal_body(ENDPOINTS[path]) | {"prompt": "a\x00b"})
+def test_nul_in_prompt_is_422(shared_client: TestClient, shared_tenant: Tenant, path: str) -> None:
+    r = post(shared_client, shared_tenant, path,
+             minimal_body(ENDPOINTS[path]) | {"prompt": "a\x00b"})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "prompt"]
 
 
 @pytest.mark.parametrize("path", list(ENDPOINTS))
-def test_seed_outside_64_bits_is_422(client: TestClient, tenant: Tenant, path: str) -> None:
-    r = post(client, tenant, path, minimal_body(ENDPOINTS[path]) | {"seed": 2**64})
+def test_seed_outside_64_bits_is_422(shared_client: TestClient, shared_tenant: Tenant,
+                                     path: str) -> None:
+    r = post(shared_client, shared_tenant, path, minimal_body(ENDPOINTS[path]) | {"seed": 2**64})
     assert r.status_code == 422
     assert r.json()["detail"][0]["type"] == "less_than_equal"
 
@@ -199,31 +203,34 @@ def test_defaults_are_stored(client: TestClient, tenant: Tenant, services: Any) 
 
 
 @pytest.mark.parametrize("path", ["/v1/flux-pro-1.0-canny", "/v1/flux-pro-1.0-depth"])
-def test_control_needs_an_image(client: TestClient, tenant: Tenant, path: str) -> None:
-    r = post(client, tenant, path, {"prompt": "x"})
+def test_control_needs_an_image(shared_client: TestClient, shared_tenant: Tenant,
+                                path: str) -> None:
+    r = post(shared_client, shared_tenant, path, {"prompt": "x"})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "control_image"]
 
 
-def test_canny_thresholds_must_be_ordered(client: TestClient, tenant: Tenant) -> None:
-    r = post(client, tenant, "/v1/flux-pro-1.0-canny",
+def test_canny_thresholds_must_be_ordered(shared_client: TestClient,
+                                          shared_tenant: Tenant) -> None:
+    r = post(shared_client, shared_tenant, "/v1/flux-pro-1.0-canny",
              minimal_body("CannyInputs") | {"canny_low_threshold": 300,
                                             "canny_high_threshold": 100})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "canny_low_threshold"]
 
 
-def test_fill_without_mask_needs_alpha(client: TestClient, tenant: Tenant) -> None:
-    r = post(client, tenant, "/v1/flux-pro-1.0-fill", {"image": png_b64()})
+def test_fill_without_mask_needs_alpha(shared_client: TestClient, shared_tenant: Tenant) -> None:
+    r = post(shared_client, shared_tenant, "/v1/flux-pro-1.0-fill", {"image": png_b64()})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "mask"]
-    r = post(client, tenant, "/v1/flux-pro-1.0-fill",
+    r = post(shared_client, shared_tenant, "/v1/flux-pro-1.0-fill",
              {"image": png_b64((64, 64)), "mask": png_b64((32, 32))})
     assert r.status_code == 422
 
 
-def test_expand_beyond_the_pixel_bound_is_422(client: TestClient, tenant: Tenant) -> None:
-    r = post(client, tenant, "/v1/flux-pro-1.0-expand",
+def test_expand_beyond_the_pixel_bound_is_422(shared_client: TestClient,
+                                              shared_tenant: Tenant) -> None:
+    r = post(shared_client, shared_tenant, "/v1/flux-pro-1.0-expand",
              {"image": png_b64((1024, 1024)), "top": 2048, "bottom": 2048, "left": 2048,
               "right": 2048})
     assert r.status_code == 422
@@ -232,23 +239,25 @@ def test_expand_beyond_the_pixel_bound_is_422(client: TestClient, tenant: Tenant
 
 # The URL is private: refused by the guard without a connection (tests/api/test_image_urls.py).
 @pytest.mark.parametrize("value", ["https://127.0.0.1:9/a.png", "%%%", "aGVsbG8="])
-def test_kontext_image_must_be_base64_of_an_image(client: TestClient, tenant: Tenant,
+def test_kontext_image_must_be_base64_of_an_image(shared_client: TestClient, shared_tenant: Tenant,
                                                   value: str) -> None:
-    r = post(client, tenant, "/v1/flux-kontext-pro", {"prompt": "x", "input_image_3": value})
+    r = post(shared_client, shared_tenant, "/v1/flux-kontext-pro", {"prompt": "x",
+             "input_image_3": value})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "input_image_3"]
 
 
 @pytest.mark.parametrize("ratio", ["22:9", "9:22", "0:1", "wide"])
-def test_bad_aspect_ratio_is_422(client: TestClient, tenant: Tenant, ratio: str) -> None:
+def test_bad_aspect_ratio_is_422(shared_client: TestClient, shared_tenant: Tenant,
+                                 ratio: str) -> None:
     for path, body in (("/v1/flux-pro-1.1-ultra", {}), ("/v1/flux-kontext-pro", {"prompt": "x"})):
-        r = post(client, tenant, path, body | {"aspect_ratio": ratio})
+        r = post(shared_client, shared_tenant, path, body | {"aspect_ratio": ratio})
         assert r.status_code == 422, (path, ratio)
         assert r.json()["detail"][0]["loc"] == ["body", "aspect_ratio"]
 
 
-def test_webhook_variant(client: TestClient, tenant: Tenant) -> None:
-    r = post(client, tenant, "/v1/flux-pro-1.1",
+def test_webhook_variant(shared_client: TestClient, shared_tenant: Tenant) -> None:
+    r = post(shared_client, shared_tenant, "/v1/flux-pro-1.1",
              {"webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "s"})
     assert r.status_code == 200
     body = r.json()

@@ -78,54 +78,64 @@ def assert_parse_error(r: Any) -> None:
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_invalid_utf8_is_400(raw_client: TestClient, tenant: Tenant, path: str) -> None:
-    assert_parse_error(post(raw_client, tenant, path, b'{"finetune_id": "\xff\xfe\xfd"}'))
+def test_invalid_utf8_is_400(shared_raw_client: TestClient, shared_tenant: Tenant,
+                             path: str) -> None:
+    assert_parse_error(post(shared_raw_client, shared_tenant, path,
+                       b'{"finetune_id": "\xff\xfe\xfd"}'))
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_latin1_charset_is_400(raw_client: TestClient, tenant: Tenant, path: str) -> None:
+def test_latin1_charset_is_400(shared_raw_client: TestClient, shared_tenant: Tenant,
+                               path: str) -> None:
     # FastAPI reads JSON as UTF-8 (or 16/32) whatever the charset parameter says.
     raw = json.dumps({"finetune_id": "café", "prompt": "café"}, ensure_ascii=False)
-    r = post(raw_client, tenant, path, raw.encode("latin-1"), f"{JSON}; charset=latin-1")
+    r = post(shared_raw_client, shared_tenant, path, raw.encode("latin-1"),
+             f"{JSON}; charset=latin-1")
     assert_parse_error(r)
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_100000_deep_nesting_is_400(raw_client: TestClient, tenant: Tenant, path: str) -> None:
-    assert_parse_error(post(raw_client, tenant, path, b"[" * 100_000 + b"]" * 100_000))
+def test_100000_deep_nesting_is_400(shared_raw_client: TestClient, shared_tenant: Tenant,
+                                    path: str) -> None:
+    assert_parse_error(post(shared_raw_client, shared_tenant, path,
+                       b"[" * 100_000 + b"]" * 100_000))
     nested = b'{"finetune_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    assert_parse_error(post(raw_client, tenant, path, nested))
+    assert_parse_error(post(shared_raw_client, shared_tenant, path, nested))
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_5000_digit_integer_is_400(raw_client: TestClient, tenant: Tenant, path: str) -> None:
+def test_5000_digit_integer_is_400(shared_raw_client: TestClient, shared_tenant: Tenant,
+                                   path: str) -> None:
     raw = b'{"seed": 1' + b"0" * 4999 + b', "iterations": 1, "finetune_id": "x"}'
-    assert_parse_error(post(raw_client, tenant, path, raw))
+    assert_parse_error(post(shared_raw_client, shared_tenant, path, raw))
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
-def test_non_finite_numbers_are_json_invalid(raw_client: TestClient, tenant: Tenant, path: str,
+def test_non_finite_numbers_are_json_invalid(shared_raw_client: TestClient, shared_tenant: Tenant,
+                                             path: str,
                                              literal: str) -> None:
-    fields = valid_fields(path, tenant)
+    fields = valid_fields(path, shared_tenant)
     number_field = "iterations" if path == FINETUNE else "finetune_strength"
     head = json.dumps(fields)[:-1]
     raw = f'{head}, "{number_field}": {literal}}}'.encode()
-    err = assert_json_invalid(post(raw_client, tenant, path, raw))
+    err = assert_json_invalid(post(shared_raw_client, shared_tenant, path, raw))
     assert err["loc"][1] == raw.decode().index(literal)
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_non_finite_in_a_string_field_is_json_invalid(raw_client: TestClient, tenant: Tenant,
+def test_non_finite_in_a_string_field_is_json_invalid(shared_raw_client: TestClient,
+                                                      shared_tenant: Tenant,
                                                       path: str) -> None:
-    assert_json_invalid(post(raw_client, tenant, path, b'{"finetune_id": NaN}'))
+    assert_json_invalid(post(shared_raw_client, shared_tenant, path, b'{"finetune_id": NaN}'))
 
 
 @pytest.mark.parametrize("field", ["finetune_id", "finetune_comment", "prompt", "key"])
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_lone_surrogate_is_json_invalid(raw_client: TestClient, tenant: Tenant, path: str,
+def test_lone_surrogate_is_json_invalid(shared_raw_client: TestClient, shared_tenant: Tenant,
+                                        path: str,
                                         field: str) -> None:
-    fields = valid_fields(path, tenant)
+    fields = valid_fields(path, shared_tenant)
     head = json.dumps(fields)[:-1]
     value = '"x\\udfff"'
     if field == "prompt":
@@ -134,53 +144,56 @@ def test_lone_surrogate_is_json_invalid(raw_client: TestClient, tenant: Tenant, 
         raw = f'{head}, "k\\ud800": 1}}'.encode()
     else:
         raw = f'{head}, "{field}": {value}}}'.encode()
-    err = assert_json_invalid(post(raw_client, tenant, path, raw))
+    err = assert_json_invalid(post(shared_raw_client, shared_tenant, path, raw))
     assert "surrogate" in err["ctx"]["error"]
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_raw_surrogate_bytes_are_refused(raw_client: TestClient, tenant: Tenant,
+def test_raw_surrogate_bytes_are_refused(shared_raw_client: TestClient, shared_tenant: Tenant,
                                          path: str) -> None:
     # json.loads decodes UTF-8 with 'surrogatepass': encoded surrogates become lone ones.
     raw = b'{"finetune_id": "x\xed\xbf\xbf", "finetune_comment": "x\xed\xa0\x80"}'
-    assert_json_invalid(post(raw_client, tenant, path, raw))
+    assert_json_invalid(post(shared_raw_client, shared_tenant, path, raw))
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_valid_surrogate_pair_is_accepted(raw_client: TestClient, tenant: Tenant,
+def test_valid_surrogate_pair_is_accepted(shared_raw_client: TestClient, shared_tenant: Tenant,
                                           path: str) -> None:
-    fields = valid_fields(path, tenant)
+    fields = valid_fields(path, shared_tenant)
     head = json.dumps(fields)[:-1]
     raw = f'{head}, "unknown": "\\ud83d\\ude00"}}'.encode()  # an emoji, escaped as a pair
-    r = post(raw_client, tenant, path, raw)
+    r = post(shared_raw_client, shared_tenant, path, raw)
     assert r.status_code != 500 and r.headers["content-type"] == JSON
     assert not (r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid")
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_deep_but_parseable_input_is_echoed_as_json(raw_client: TestClient, tenant: Tenant,
+def test_deep_but_parseable_input_is_echoed_as_json(shared_raw_client: TestClient,
+                                                    shared_tenant: Tenant,
                                                     path: str) -> None:
     # Parses (within the recursion limit), then fails validation with the nesting echoed.
     field = "finetune_comment" if path == FINETUNE else "finetune_id"
     raw = b'{"' + field.encode() + b'": ' + b"[" * 900 + b"]" * 900 + b"}"
-    r = post(raw_client, tenant, path, raw)
+    r = post(shared_raw_client, shared_tenant, path, raw)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == JSON
     assert any(e["loc"] == ["body", field] for e in r.json()["detail"])
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_malformed_body_with_a_bad_key_is_403(raw_client: TestClient, path: str) -> None:
+def test_malformed_body_with_a_bad_key_is_403(shared_raw_client: TestClient, path: str) -> None:
     # Auth is checked before the body is looked at, as the provider does.
     for raw in (b"\xff", b"{", b"[" * 100_000, b'{"finetune_id": NaN}'):
-        r = raw_client.post(path, content=raw, headers={"x-key": "nope", "content-type": JSON})
+        r = shared_raw_client.post(path, content=raw, headers={"x-key": "nope",
+                                   "content-type": JSON})
         assert r.status_code == 403, (raw[:10], r.text)
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_truncated_json_is_json_invalid_as_fastapi(raw_client: TestClient, tenant: Tenant,
+def test_truncated_json_is_json_invalid_as_fastapi(shared_raw_client: TestClient,
+                                                   shared_tenant: Tenant,
                                                    path: str) -> None:
-    r = post(raw_client, tenant, path, b'{"finetune_id": ')
+    r = post(shared_raw_client, shared_tenant, path, b'{"finetune_id": ')
     err = assert_json_invalid(r)
     assert err["loc"] == ["body", 16] and err["ctx"] == {"error": "Expecting value"}
 
@@ -227,11 +240,12 @@ def test_unexpected_errors_are_json_500(settings: Settings, services: Any,
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_non_json_content_type_with_bad_utf8_is_422(raw_client: TestClient, tenant: Tenant,
+def test_non_json_content_type_with_bad_utf8_is_422(shared_raw_client: TestClient,
+                                                    shared_tenant: Tenant,
                                                      path: str) -> None:
     # FastAPI validates such a body as bytes (refused) and echoes it decoded: bad UTF-8 in that
     # echo made its encoder fail; it is written with replacement characters instead.
-    r = post(raw_client, tenant, path, b"\xff\xfe not json", "text/plain")
+    r = post(shared_raw_client, shared_tenant, path, b"\xff\xfe not json", "text/plain")
     assert r.status_code == 422, r.text
     (err,) = r.json()["detail"]
     assert err["type"] == "model_type" and err["loc"] == ["body"]

@@ -22,6 +22,17 @@ ROUTES: dict[str, type[BaseModel]] = {
 }
 
 
+@pytest.fixture(scope="module")
+def client(shared_client: TestClient) -> TestClient:
+    """Every case is a refusal or a task left queued: one app serves the module."""
+    return shared_client
+
+
+@pytest.fixture(scope="module")
+def tenant(shared_tenant: Tenant) -> Tenant:
+    return shared_tenant
+
+
 def cases() -> list[tuple[str, str, Any, str]]:
     """(path, field, bad value, the error type pydantic gives)."""
     out = []

@@ -71,10 +71,10 @@ def bound_cases(endpoints: dict[str, str] | None = None,
 
 
 @pytest.mark.parametrize(("path", "field", "value"), bound_cases())
-def test_out_of_contract_value_is_422(client: TestClient, tenant: Tenant, path: str,
+def test_out_of_contract_value_is_422(shared_client: TestClient, shared_tenant: Tenant, path: str,
                                       field: str, value: Any) -> None:
-    body = valid_body(ENDPOINTS[path], tenant.finetune_id) | {field: value}
-    r = client.post(path, headers=tenant.headers, json=body)
+    body = valid_body(ENDPOINTS[path], shared_tenant.finetune_id) | {field: value}
+    r = shared_client.post(path, headers=shared_tenant.headers, json=body)
     assert r.status_code == 422, (field, value, r.text)
     errors = r.json()["detail"]
     assert any(e["loc"][:2] == ["body", field] for e in errors), errors
@@ -83,79 +83,85 @@ def test_out_of_contract_value_is_422(client: TestClient, tenant: Tenant, path: 
 
 
 @pytest.mark.parametrize("path", list(ENDPOINTS))
-def test_valid_minimal_body_is_accepted(client: TestClient, tenant: Tenant, path: str) -> None:
-    r = client.post(path, headers=tenant.headers, json=valid_body(ENDPOINTS[path],
-                                                                   tenant.finetune_id))
+def test_valid_minimal_body_is_accepted(shared_client: TestClient, shared_tenant: Tenant,
+                                        path: str) -> None:
+    r = shared_client.post(path, headers=shared_tenant.headers, json=valid_body(ENDPOINTS[path],
+                                                                   shared_tenant.finetune_id))
     assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize(("path", "field"), [
     (p, f) for p, n in ENDPOINTS.items() for f in SCHEMAS[n]["required"]
 ])
-def test_missing_required_field_is_422(client: TestClient, tenant: Tenant, path: str,
+def test_missing_required_field_is_422(shared_client: TestClient, shared_tenant: Tenant, path: str,
                                        field: str) -> None:
-    body = valid_body(ENDPOINTS[path], tenant.finetune_id)
+    body = valid_body(ENDPOINTS[path], shared_tenant.finetune_id)
     del body[field]
-    r = client.post(path, headers=tenant.headers, json=body)
+    r = shared_client.post(path, headers=shared_tenant.headers, json=body)
     assert r.status_code == 422
     assert {"type": "missing", "loc": ["body", field], "msg": "Field required",
             "input": {k: v for k, v in body.items()}} in r.json()["detail"]
 
 
 @pytest.mark.parametrize("path", list(ENDPOINTS))
-def test_boundary_values_are_accepted(client: TestClient, tenant: Tenant, path: str) -> None:
+def test_boundary_values_are_accepted(shared_client: TestClient, shared_tenant: Tenant,
+                                      path: str) -> None:
     name = ENDPOINTS[path]
     for edge in ("minimum", "maximum"):
-        body = valid_body(name, tenant.finetune_id)
+        body = valid_body(name, shared_tenant.finetune_id)
         for field, schema in SCHEMAS[name]["properties"].items():
             b = _bounded(schema)
             if edge in b:
                 body[field] = b[edge] if b.get("type") == "number" else int(b[edge])
-        r = client.post(path, headers=tenant.headers, json=body)
+        r = shared_client.post(path, headers=shared_tenant.headers, json=body)
         assert r.status_code == 200, (edge, r.text)
 
 
-def test_malformed_json_is_422(client: TestClient, tenant: Tenant) -> None:
-    r = client.post("/v1/flux-pro-finetuned", headers={**tenant.headers,
+def test_malformed_json_is_422(shared_client: TestClient, shared_tenant: Tenant) -> None:
+    r = shared_client.post("/v1/flux-pro-finetuned", headers={**shared_tenant.headers,
                     "content-type": "application/json"}, content=b'{"finetune_id": ')
     assert r.status_code == 422
     assert r.json()["detail"][0]["type"] == "json_invalid"
 
 
-def test_body_that_is_not_an_object_is_422(client: TestClient, tenant: Tenant) -> None:
-    r = client.post("/v1/flux-pro-finetuned", headers=tenant.headers, json=[1, 2])
+def test_body_that_is_not_an_object_is_422(shared_client: TestClient,
+                                           shared_tenant: Tenant) -> None:
+    r = shared_client.post("/v1/flux-pro-finetuned", headers=shared_tenant.headers, json=[1, 2])
     assert r.status_code == 422
 
 
 @pytest.mark.parametrize("ratio", ["16x9", "0:9", "22:9", "9:22", "abc", "", "1:1:1", "-1:2",
                                    "99999999:1", "16:9.5"])
-def test_bad_aspect_ratio_is_422(client: TestClient, tenant: Tenant, ratio: str) -> None:
-    r = client.post("/v1/flux-pro-1.1-ultra-finetuned", headers=tenant.headers,
-                    json={"finetune_id": tenant.finetune_id, "aspect_ratio": ratio})
+def test_bad_aspect_ratio_is_422(shared_client: TestClient, shared_tenant: Tenant,
+                                 ratio: str) -> None:
+    r = shared_client.post("/v1/flux-pro-1.1-ultra-finetuned", headers=shared_tenant.headers,
+                    json={"finetune_id": shared_tenant.finetune_id, "aspect_ratio": ratio})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "aspect_ratio"]
 
 
 @pytest.mark.parametrize("ratio", ["21:9", "9:21", "1:1", "16:9", " 4 : 3 "])
-def test_good_aspect_ratio_is_accepted(client: TestClient, tenant: Tenant, ratio: str) -> None:
-    r = client.post("/v1/flux-pro-1.1-ultra-finetuned", headers=tenant.headers,
-                    json={"finetune_id": tenant.finetune_id, "aspect_ratio": ratio})
+def test_good_aspect_ratio_is_accepted(shared_client: TestClient, shared_tenant: Tenant,
+                                       ratio: str) -> None:
+    r = shared_client.post("/v1/flux-pro-1.1-ultra-finetuned", headers=shared_tenant.headers,
+                    json={"finetune_id": shared_tenant.finetune_id, "aspect_ratio": ratio})
     assert r.status_code == 200
 
 
 @pytest.mark.parametrize("value", ["%%%not base64", base64.b64encode(b"not an image").decode(),
                                    "aGVsbG8"])
-def test_bad_base64_image_is_422(client: TestClient, tenant: Tenant, value: str) -> None:
-    r = client.post("/v1/flux-pro-1.0-canny-finetuned", headers=tenant.headers,
-                    json={"finetune_id": tenant.finetune_id, "prompt": "p",
+def test_bad_base64_image_is_422(shared_client: TestClient, shared_tenant: Tenant,
+                                 value: str) -> None:
+    r = shared_client.post("/v1/flux-pro-1.0-canny-finetuned", headers=shared_tenant.headers,
+                    json={"finetune_id": shared_tenant.finetune_id, "prompt": "p",
                           "control_image": value})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "control_image"]
 
 
-def test_mask_size_must_match_image(client: TestClient, tenant: Tenant) -> None:
-    r = client.post("/v1/flux-pro-1.0-fill-finetuned", headers=tenant.headers,
-                    json={"finetune_id": tenant.finetune_id, "image": png_b64((64, 64)),
+def test_mask_size_must_match_image(shared_client: TestClient, shared_tenant: Tenant) -> None:
+    r = shared_client.post("/v1/flux-pro-1.0-fill-finetuned", headers=shared_tenant.headers,
+                    json={"finetune_id": shared_tenant.finetune_id, "image": png_b64((64, 64)),
                           "mask": png_b64((32, 32))})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "mask"]
@@ -221,14 +227,14 @@ def test_no_validation_error_creates_a_task(client: TestClient, tenant: Tenant,
     assert count_by_state(services.store) == {}
 
 
-def test_fill_without_mask_needs_alpha(client: TestClient, tenant: Tenant) -> None:
-    r = client.post("/v1/flux-pro-1.0-fill-finetuned", headers=tenant.headers,
-                    json={"finetune_id": tenant.finetune_id, "image": png_b64((64, 64))})
+def test_fill_without_mask_needs_alpha(shared_client: TestClient, shared_tenant: Tenant) -> None:
+    r = shared_client.post("/v1/flux-pro-1.0-fill-finetuned", headers=shared_tenant.headers,
+                    json={"finetune_id": shared_tenant.finetune_id, "image": png_b64((64, 64))})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "mask"]
     assert "alpha channel" in r.json()["detail"][0]["msg"]
-    ok = client.post("/v1/flux-pro-1.0-fill-finetuned", headers=tenant.headers,
-                     json={"finetune_id": tenant.finetune_id, "image": png_b64((64, 64)),
+    ok = shared_client.post("/v1/flux-pro-1.0-fill-finetuned", headers=shared_tenant.headers,
+                     json={"finetune_id": shared_tenant.finetune_id, "image": png_b64((64, 64)),
                            "mask": png_b64((64, 64))})
     assert ok.status_code == 200
 
@@ -236,10 +242,11 @@ def test_fill_without_mask_needs_alpha(client: TestClient, tenant: Tenant) -> No
 @pytest.mark.parametrize(("low", "high", "status"), [(300, 100, 422), (100, 100, 200),
                                                       (None, 40, 422), (250, None, 422),
                                                       (None, None, 200), (10, 20, 200)])
-def test_canny_low_must_not_exceed_high(client: TestClient, tenant: Tenant, low: int | None,
+def test_canny_low_must_not_exceed_high(shared_client: TestClient, shared_tenant: Tenant,
+                                        low: int | None,
                                         high: int | None, status: int) -> None:
-    r = client.post("/v1/flux-pro-1.0-canny-finetuned", headers=tenant.headers,
-                    json={"finetune_id": tenant.finetune_id, "prompt": "p",
+    r = shared_client.post("/v1/flux-pro-1.0-canny-finetuned", headers=shared_tenant.headers,
+                    json={"finetune_id": shared_tenant.finetune_id, "prompt": "p",
                           "control_image": png_b64(), "canny_low_threshold": low,
                           "canny_high_threshold": high})
     assert r.status_code == status, r.text
