@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     )
     require_key_for_results: bool = False
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    lora_upload_max_mb: int = Field(
+        1024, ge=1, le=16 * 1024, description="Bound on an uploaded LoRA file (POST "
+        "/v1/fluxhost/finetunes/upload, its own body bound instead of MAX_BODY_BYTES): a "
+        "larger one is refused with 413 while it streams in.",
+    )
+    max_loras_per_key: int = Field(
+        100, ge=1, description="Uploaded LoRAs one key may hold at once (deleting one frees "
+        "its place); the next upload is answered 429.",
+    )
     max_prompt_chars: int = Field(10_000, ge=1)
     max_header_bytes: int = Field(
         32 * 1024, ge=1024, le=1024 * 1024, description="Bound on a request's line and headers "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from fluxhost.store.models import Finetune
@@ -76,6 +77,23 @@ def find_owned_finetune(store: Store, ref: str, owner_key_id: int) -> Finetune |
         ).first()
 
 
+@dataclass(frozen=True)
+class NamedCount:
+    count: int  # the key's live named finetunes (uploaded LoRAs)
+    taken: bool  # whether `name` is one of them
+
+
+def count_named_finetunes(store: Store, owner_key_id: int, name: str) -> NamedCount:
+    """For an upload's limits: how many named finetunes the key holds, and whether `name` is
+    taken (the unique index decides at insert; this answers before the file is read)."""
+    live = (Finetune.owner_key_id == owner_key_id, Finetune.deleted_at.is_(None),
+            Finetune.name.is_not(None))
+    with store.read() as s:
+        count = s.scalar(select(func.count()).select_from(Finetune).where(*live)) or 0
+        taken = s.scalar(select(Finetune.id).where(*live, Finetune.name == name)) is not None
+    return NamedCount(int(count), taken)
+
+
 def list_finetunes(store: Store, owner_key_id: int) -> list[Finetune]:
     with store.read() as s:
         return list(
@@ -98,8 +116,10 @@ def submit_training(
     task: dict[str, Any],
     active_limit: int,
     wait: float | None = None,
+    base_model: str | None = None,
 ) -> None:
-    """The finetune (status Pending) and its training task (id = finetune id), in one
+    """The finetune (status Pending; `base_model` None for FLUX.1, else the klein kind it is
+    trained on) and its training task (id = finetune id), in one
     transaction: neither exists without the other. TooManyActiveTasks when over the limit;
     `wait` bounds the wait for the write lock (`WriteBusy` past it) as in `Store.write`;
     `SubmissionRejected` when the database refuses the rows."""
@@ -113,6 +133,7 @@ def submit_training(
         "lora_blob": None,
         "created_at": time.time(),
         "deleted_at": None,
+        "base_model": base_model,
     }
     try:
         with store.write_core(wait=wait) as conn:
