@@ -47,6 +47,7 @@ from fluxhost.engine.modelset import (
 )
 from fluxhost.engine.pipelines import LoadedPipelines, empty_device_cache
 from fluxhost.engine.preprocess import DepthEstimator
+from fluxhost.engine.quantize import mode_keys
 from fluxhost.engine.types import Interrupted, MissingPipeline, Request, StepCallback, StopCheck
 from fluxhost.kinds import DEPTH_ESTIMATOR_KEY
 
@@ -171,7 +172,8 @@ class Engine:
         pipeline = self.pipeline_of(kind) or kind
         spec = pipeline_spec(pipeline)
         source = self.model_sources()[kind]
-        keys = share_keys(spec, source)
+        modes = self.settings.modes_for(kind)
+        keys = mode_keys(share_keys(spec, source), modes)
         if spec.borrows_from is not None and self._pipes.lacks_shared(keys):
             lender = self._kind_running(spec.borrows_from)
             if lender is None:
@@ -187,6 +189,7 @@ class Engine:
                 shared=self._pipes.shared_for(keys),
                 cpu_offload=self.settings.cpu_offload,
                 pipeline=pipeline,
+                modes=modes,
             ), source))
         self._pipes.add(kind, pipe, keys)
         return pipe

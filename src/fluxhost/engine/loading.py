@@ -24,11 +24,13 @@ from fluxhost.engine.loaderrors import (
     load_error,
     missing_directory,
 )
+from fluxhost.engine.quantize import load_kwargs
 
 if TYPE_CHECKING:
     import torch
 
     from fluxhost.engine.families.protocol import PipelineSpec
+    from fluxhost.modes import KindModes
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ def load_pipeline(
     shared: Mapping[str, Any] | None = None,
     cpu_offload: str = "none",
     pipeline: str | None = None,
+    modes: KindModes | None = None,
 ) -> Any:
     """from_pretrained + to(device) of the diffusers class of `pipeline` (default: the built-in
     kind `kind` names; an operator-defined kind names its pipeline). Local dirs load with
@@ -69,6 +72,9 @@ def load_pipeline(
 
     `shared`: already loaded components (the pipeline's PipelineSpec.shared) to use instead of
     loading the pipeline's own; those the pipeline class does not take are ignored.
+
+    `modes`: the kind's memory modes (quantized transformer and text encoders, a gguf
+    transformer; fluxhost.engine.quantize), checked to be runnable beforehand.
 
     Any failure is raised as ModelLoadError naming kind, source and likely cause (the original
     exception chained as its __cause__).
@@ -81,7 +87,7 @@ def load_pipeline(
         raise ValueError(f"unknown pipeline {pipeline or kind!r} (kind {kind!r})") from None
     try:
         return _load(cls, kind, source, dtype=dtype, device=device, shared=shared,
-                     cpu_offload=cpu_offload)
+                     cpu_offload=cpu_offload, modes=modes)
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -109,11 +115,15 @@ def _load(
     device: torch.device,
     shared: Mapping[str, Any] | None,
     cpu_offload: str,
+    modes: KindModes | None = None,
 ) -> Any:
     accepted = inspect.signature(cls.__init__).parameters
     reuse = {name: comp for name, comp in (shared or {}).items() if name in accepted}
     path = resolve_local(kind, source, PIPELINE_INDEX)
     with quiet_progress():
+        # Quantized loading: only what this pipeline loads itself (not the reused parts).
+        reuse |= load_kwargs(modes, components=[n for n in accepted if n not in reuse],
+                             source=str(path or source), local=path is not None, dtype=dtype)
         if path is not None:
             pipe = cls.from_pretrained(path, dtype=dtype, local_files_only=True, **reuse)
         else:
