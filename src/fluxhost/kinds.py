@@ -45,13 +45,24 @@ TEXT_PIPELINES = ("base", "kontext")
 # Training tasks (endpoint "finetune") have this kind; it runs on the base model.
 TRAINING_KIND = "training"
 TRAINING_ENDPOINT = "finetune"
+# The FLUX.2 [klein] kinds a finetune may be trained on instead (POST /v1/finetune's base_model,
+# a fluxhost extension) -> the kind of that training task: a worker claims it only when its
+# model set has that klein kind (FLUX.1 training needs base).
+KLEIN_TRAINING_KINDS: dict[str, str] = {"klein-4b": "train-klein-4b",
+                                        "klein-9b": "train-klein-9b"}
 # Task kinds a worker may claim: the endpoints' kinds and training; plus the operator-defined
 # kinds of FLUXHOST_MODELS.
-WORKER_KINDS = (*ENDPOINT_KINDS, TRAINING_KIND)
+WORKER_KINDS = (*ENDPOINT_KINDS, TRAINING_KIND, *KLEIN_TRAINING_KINDS.values())
 # A kind is stored on its tasks (tasks.kind, VARCHAR(16)) and is a metric label value.
 KIND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,15}")
 KIND_MAX_CHARS = 16
-RESERVED_KINDS = (TRAINING_KIND, "other", DEPTH_ESTIMATOR_KEY)
+RESERVED_KINDS = (TRAINING_KIND, *KLEIN_TRAINING_KINDS.values(), "other", DEPTH_ESTIMATOR_KEY)
+
+
+def training_kind(base_model: str | None) -> str:
+    """The task kind of a training on `base_model` (None: FLUX.1's base); KeyError for a base
+    no training runs on."""
+    return TRAINING_KIND if base_model is None else KLEIN_TRAINING_KINDS[base_model]
 
 
 def pipelines_for(kind: str) -> tuple[str, ...]:

@@ -39,7 +39,6 @@ EXACT_SCHEMAS = [
     "StatusResponse",
     "ResultResponse",
     "HTTPValidationError",
-    "FinetuneInputs",
     "DeleteFinetuneInputs",
     "DeleteFinetuneResponse",
     "FinetuneDetailResponse",
@@ -60,12 +59,15 @@ BASE_EXACT_SCHEMAS = [
     "AsyncWebhookResponse",
     "HTTPValidationError",
 ]
-# The finetune file is older than the served superset by exactly these.
+# The finetune file is older than the served superset by exactly these (and one is
+# fluxhost's own optional field).
 FIGURES = ("cost", "input_mp", "output_mp")
 FINETUNE_DELTAS: dict[str, dict[str, Any]] = {
     "OutputFormat": {"enum_added": ["webp"]},
     "AsyncResponse": {"optional_added": FIGURES},
     "AsyncWebhookResponse": {"optional_added": FIGURES},
+    # fluxhost's extension: train on a FLUX.2 [klein] model (issue 19; docs/endpoints.md).
+    "FinetuneInputs": {"optional_added": ("base_model",)},
 }
 # Operations the base file rebuilt from older pages that show no operationId and no title on
 # the 200 schema: served with FastAPI's (which BASE-API-SOURCES.md names as the likely ones).

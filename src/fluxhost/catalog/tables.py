@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from fluxhost.catalog.entries import ENDPOINTS
 from fluxhost.catalog.record import Endpoint
-from fluxhost.kinds import KIND_MAX_CHARS, TRAINING_ENDPOINT, TRAINING_KIND
+from fluxhost.kinds import KIND_MAX_CHARS, KLEIN_TRAINING_KINDS, TRAINING_ENDPOINT, TRAINING_KIND
 
 BY_NAME: dict[str, Endpoint] = {e.name: e for e in ENDPOINTS}
 NAMES = tuple(BY_NAME)
@@ -22,7 +22,8 @@ IMAGE_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {e.model: e.image_fields
 ENDPOINT_KINDS: dict[str, str] = {e.name: e.kind for e in ENDPOINTS}
 # The pipelines that can serve each endpoint (FLUXHOST_ENDPOINT_KINDS may move it only there).
 ENDPOINT_PIPELINES: dict[str, tuple[str, ...]] = {e.name: e.pipelines for e in ENDPOINTS}
-TASK_KINDS = (*dict.fromkeys(ENDPOINT_KINDS.values()), TRAINING_KIND)
+TASK_KINDS = (*dict.fromkeys(ENDPOINT_KINDS.values()), TRAINING_KIND,
+              *KLEIN_TRAINING_KINDS.values())
 
 
 def find(endpoint: str) -> Endpoint | None:

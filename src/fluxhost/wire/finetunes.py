@@ -11,6 +11,8 @@ from fluxhost.wire import fields as f
 from fluxhost.wire.strict import StrictScalars
 
 LearningRate = Annotated[float, Field(ge=1e-6, le=0.005)]
+# The klein kinds a LoRA may be trained on (fluxhost.kinds.KLEIN_TRAINING_KINDS' keys).
+KleinBase = Literal["klein-4b", "klein-9b"]
 
 
 def _object(schema: dict[str, Any]) -> None:
@@ -77,6 +79,16 @@ class FinetuneInputs(StrictScalars):
     )
     webhook_url: HttpUrl | None = f.webhook_url()
     webhook_secret: str | None = f.webhook_secret()
+    # fluxhost's extension (not in the provider's schema; tests/wire/test_contract.py lists it
+    # as the one addition): train on a FLUX.2 [klein] model instead of FLUX.1.
+    base_model: KleinBase | None = Field(
+        None,
+        title="Base Model",
+        description="fluxhost extension: train the LoRA on this FLUX.2 [klein] model instead "
+        "of FLUX.1 ('klein-4b' or 'klein-9b', when the server has it); the finetune is then "
+        "served by /v1/flux-2-klein-4b-finetuned or /v1/flux-2-klein-9b-finetuned. Omitted or "
+        "null: FLUX.1, as the provider trains.",
+    )
 
     @field_validator("finetune_comment", "trigger_word")
     @classmethod

@@ -68,6 +68,8 @@ def run_training(
         priority=params["priority"],
         trigger_word=params["trigger_word"],
         seed=int(params.get("seed", 0)),
+        # A klein kind (the fluxhost extension); absent: FLUX.1, as every finetune before it.
+        base_kind=params.get("base_model"),
     )
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="fluxhost-train-") as tmp:

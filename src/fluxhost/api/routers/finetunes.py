@@ -26,7 +26,7 @@ from fluxhost.api.validation import (
     plausible_id,
     raise_errors,
 )
-from fluxhost.kinds import TRAINING_ENDPOINT
+from fluxhost.kinds import KLEIN_TRAINING_KINDS, TRAINING_ENDPOINT, training_kind
 from fluxhost.services import Services
 from fluxhost.store.finetunes import delete_finetune, get_owned_finetune, list_finetunes
 from fluxhost.store.finetunes import submit_training as store_training
@@ -81,6 +81,7 @@ async def create_finetune(
     if why:
         raise_errors([field_error("webhook_url", f"Value error, {why}", "value_error", webhook)])
     raise_errors(check_webhook_secret(body.webhook_secret))
+    raise_errors(_check_base(body.base_model, request))
     # Decoding up to 20 images is real work: off the event loop.
     samples = await run_in_threadpool(_read_dataset, data)
     base = base_url(request, svc.settings)  # a bad Host is a 400 before anything is written
@@ -88,12 +89,14 @@ async def create_finetune(
     blob_key = f"training/{finetune_id}.zip"
     params: dict[str, Any] = body.model_dump(
         mode="json", exclude={"file_data", "webhook_url", "webhook_secret"})
+    if body.base_model is None:
+        del params["base_model"]  # FLUX.1's params and details exactly as before the extension
     params[INPUTS_PARAM] = {"file_data": blob_key}
     params["images"] = samples
     details = {**{k: v for k, v in params.items() if k not in (INPUTS_PARAM, "images")},
                "timestamp": _iso(svc.store.now()), "images": samples}
     task = task_row(svc.store, task_id=finetune_id, key_id=key.id, endpoint=TRAINING_ENDPOINT,
-                    params=params, base_url=base,
+                    params=params, base_url=base, kind=training_kind(body.base_model),
                     webhook_url=webhook, webhook_secret=body.webhook_secret)
     put = None
     try:
@@ -105,7 +108,7 @@ async def create_finetune(
             store_training, svc.store, finetune_id=finetune_id, owner_key_id=key.id,
             comment=body.finetune_comment, trigger_word=body.trigger_word, details=details,
             task=task, active_limit=svc.settings.max_active_tasks_per_key,
-            wait=svc.settings.submit_timeout_seconds))
+            wait=svc.settings.submit_timeout_seconds, base_model=body.base_model))
     except Exception as exc:
         # No finetune row, so nothing would ever delete the zip: drop it whatever failed, in
         # the background (the store may be what failed).
@@ -115,6 +118,18 @@ async def create_finetune(
         raise
     svc.task_available.set()
     return FinetuneCreated(finetune_id=finetune_id).model_dump()
+
+
+def _check_base(base_model: str | None, request: Request) -> list[dict[str, Any]]:
+    """A 422 naming a klein base_model this server has no model for (FLUXHOST_MODELS): no
+    worker could ever train on it."""
+    if base_model is None or base_model in request.app.state.served_kinds:
+        return []
+    served = sorted(KLEIN_TRAINING_KINDS.keys() & request.app.state.served_kinds)
+    return [field_error(
+        "base_model", f"Value error, this server has no model for base_model {base_model!r} "
+        f"(FLUXHOST_MODELS); it trains on: FLUX.1 (base_model omitted)"
+        + "".join(f", {b!r}" for b in served), "value_error", base_model)]
 
 
 def _read_dataset(data: bytes) -> int:
