@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fluxhost.engine import speed
 from fluxhost.engine.types import Interrupted, Request, StepCallback, StopCheck
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def denoise(
         "output_type": "pil",
         **kwargs,
     }
-    result = pipe(**{name: value for name, value in call.items() if value is not OMIT})
+    with speed.generation(pipe):  # a First Block Cache starts empty, in its cache context
+        result = pipe(**{name: value for name, value in call.items() if value is not OMIT})
     image: Image.Image = result.images[0]
     return image

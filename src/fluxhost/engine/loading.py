@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fluxhost.engine import speed
 from fluxhost.engine.families import pipeline_spec
 from fluxhost.engine.hf import quiet_progress
 from fluxhost.engine.loaderrors import (
@@ -141,6 +142,8 @@ def _load(
         pipe = pipe.to(device)
     # The engine reports progress through its own callback; tqdm would only clutter logs.
     pipe.set_progress_bar_config(disable=True)
+    if modes is not None:  # on the device's weights: compiled and hooked where they run
+        speed.apply(pipe, modes)
     return pipe
 
 
