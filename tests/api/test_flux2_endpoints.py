@@ -25,7 +25,9 @@ from fluxhost.wire.flux2 import Flux2BaseInputs
 from tests.conftest import Tenant
 
 App = Callable[..., TestClient]
-FLUX2 = [e.name for e in catalog.ENDPOINTS if issubclass(e.model, Flux2BaseInputs)]
+# The klein -finetuned endpoints need a LoRA: tests/api/test_lora_upload.py.
+FLUX2 = [e.name for e in catalog.ENDPOINTS
+         if issubclass(e.model, Flux2BaseInputs) and not e.finetuned]
 KLEIN = [name for name in FLUX2 if "klein" in name]
 # An image URL is fetched (tests/api/test_image_urls.py); a private one is refused unfetched.
 URL_REFUSED = "Value error, could not fetch input_image_2: the host is a private address; " \

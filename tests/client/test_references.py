@@ -28,7 +28,7 @@ from tests.client.harness import Harness, script
 
 QUEUED = {"id": "t1", "polling_url": "http://api.test/v1/get_result?id=t1"}
 READY = {"id": "t1", "status": "Ready", "result": {"sample": "http://api.test/s"}}
-FLUX2 = [e for e in catalog.ENDPOINTS if issubclass(e.model, Flux2BaseInputs)]
+FLUX2 = [e for e in catalog.ENDPOINTS if issubclass(e.model, Flux2BaseInputs) and not e.finetuned]
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -59,7 +59,7 @@ def noise(seed: int, size: tuple[int, int] = (64, 48)) -> Image.Image:
 def test_the_catalog_names_each_endpoints_references() -> None:
     refs = {e.name: e.reference_fields for e in catalog.ENDPOINTS if e.reference_fields}
     assert refs == {**{e.name: KLEIN_IMAGE_FIELDS if "klein" in e.name else IMAGE_FIELDS
-                       for e in FLUX2},
+                       for e in catalog.ENDPOINTS if e.sizing == "flux2"},
                     "flux-kontext-pro": KLEIN_IMAGE_FIELDS, "flux-kontext-max": KLEIN_IMAGE_FIELDS}
     assert len(IMAGE_FIELDS) == 8 and len(KLEIN_IMAGE_FIELDS) == 4
 

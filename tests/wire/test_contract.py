@@ -28,7 +28,8 @@ SPEC_PATH = CONTRACT_DIR / "finetune-api.openapi.json"
 BASE_SPEC_PATH = CONTRACT_DIR / "base-api.openapi.json"
 # The served generation routes, from the catalog: the finetune family's, then the base file's
 # (each list is checked against its contract file below).
-GENERATION_PATHS = [e.path for e in catalog.ENDPOINTS if e.finetuned]
+# FLUX.1's finetuned endpoints (the klein -finetuned ones are FLUX.2's, not in this file).
+GENERATION_PATHS = [e.path for e in catalog.ENDPOINTS if e.finetuned and e.lora_base is None]
 BASE_PATHS = [e.path for e in catalog.ENDPOINTS if issubclass(e.model, BaseGenerationInputs)]
 EXACT_SCHEMAS = [
     "FluxProFinetuneInputs",

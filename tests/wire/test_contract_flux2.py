@@ -26,7 +26,9 @@ from fluxhost.wire.flux2 import Flux2BaseInputs
 from tests.conftest import CONTRACT_DIR
 
 SPEC_PATH = CONTRACT_DIR / "flux2-api.openapi.json"
-FLUX2_PATHS = [e.path for e in catalog.ENDPOINTS if issubclass(e.model, Flux2BaseInputs)]
+# The klein -finetuned endpoints (issue 19) are not in the file: tests/api/test_lora_upload.py.
+FLUX2_PATHS = [e.path for e in catalog.ENDPOINTS
+               if issubclass(e.model, Flux2BaseInputs) and not e.finetuned]
 ADDED_FIELDS: dict[str, tuple[str, ...]] = {
     "Flux2Inputs": ("user", "disable_pup"),
     "Flux2FlexInputs": ("user",),

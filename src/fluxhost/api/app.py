@@ -31,6 +31,7 @@ from fluxhost.api.routers import (
     finetunes,
     generate,
     health,
+    loras,
     metrics,
     playground,
     results,
@@ -119,13 +120,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Fluxhost
     app.state.fetches = DecodeLimiter(settings.image_url_threads,
                                       settings.image_url_threads_per_key)
     app.state.served_kinds = settings.served_kinds()
-    for router in (generate.router, results.router, finetunes.router, delivery.router,
-                   health.router, metrics.router, docs.router, playground.router):
+    for router in (generate.router, results.router, finetunes.router, loras.router,
+                   delivery.router, health.router, metrics.router, docs.router,
+                   playground.router):
         app.include_router(router)
     _install_error_handlers(app)
     _document_security(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       read_timeout=settings.body_read_timeout_seconds)
+                       read_timeout=settings.body_read_timeout_seconds,
+                       per_path={loras.UPLOAD_PATH: settings.lora_upload_max_mb * 1024 * 1024})
     app.install_fast_path(settings.max_body_bytes, settings.body_read_timeout_seconds)
     return app
 

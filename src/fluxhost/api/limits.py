@@ -22,21 +22,27 @@ class BodyTimeout(HTTPException):
 
 
 class BodySizeLimit:
-    def __init__(self, app: Any, max_bytes: int, read_timeout: float = 20.0) -> None:
+    """`max_bytes` for every path but those in `per_path` (path -> their own bound: the LoRA
+    upload's, which streams to disk)."""
+
+    def __init__(self, app: Any, max_bytes: int, read_timeout: float = 20.0,
+                 per_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.read_timeout = read_timeout
+        self.per_path = per_path or {}
 
-    def _detail(self) -> str:
-        return f"Request body too large: the limit is {self.max_bytes} bytes"
+    def _detail(self, limit: int) -> str:
+        return f"Request body too large: the limit is {limit} bytes"
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope.get("path", ""), self.max_bytes)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(send, limit)
                 return
         seen = 0
 
@@ -48,16 +54,16 @@ class BodySizeLimit:
                 raise BodyTimeout(self.read_timeout) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     # Raised into whoever reads the body; the app's handler answers the 413
                     # (FastAPI re-raises HTTPExceptions from body reading as they are).
-                    raise HTTPException(status_code=413, detail=self._detail())
+                    raise HTTPException(status_code=413, detail=self._detail(limit))
             return message
 
         await self.app(scope, limited_receive, send)
 
-    async def _reject(self, send: Any) -> None:
-        body = json.dumps({"detail": self._detail()}).encode()
+    async def _reject(self, send: Any, limit: int) -> None:
+        body = json.dumps({"detail": self._detail(limit)}).encode()
         await send(
             {
                 "type": "http.response.start",

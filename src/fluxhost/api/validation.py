@@ -16,6 +16,7 @@ ALLOWED_IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
 MAX_SECRET_CHARS = 1024
 # Every task and finetune id is minted as str(uuid.uuid4()); anything else cannot exist.
 _ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_NAME_RE = re.compile(r"[a-z0-9_-]{1,64}")  # wire.flux2_finetuned.NAME_RE
 
 
 def field_error(
@@ -37,6 +38,12 @@ def plausible_id(value: str) -> bool:
     any other shape) are answered as not found without a query: PostgreSQL would refuse some
     of them as parameters (NUL) and the lookup could only miss anyway."""
     return _ID_RE.fullmatch(value) is not None
+
+
+def plausible_finetune_ref(value: str) -> bool:
+    """Whether a finetune_id could name a finetune: its uuid, or an uploaded LoRA's per-key
+    name (lowercase letters, digits, '-' and '_', up to 64)."""
+    return plausible_id(value) or _NAME_RE.fullmatch(value) is not None
 
 
 def check_webhook_secret(secret: str | None) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
-"""The twenty-two generation endpoints: the five of finetune-api.openapi.json, the ten of
-base-api.openapi.json, then the seven of flux2-api.openapi.json, in the order their routes are
-served (and /openapi.json lists them).
+"""The twenty-four generation endpoints: the five of finetune-api.openapi.json, the ten of
+base-api.openapi.json, the seven of flux2-api.openapi.json, then the two klein -finetuned ones
+(FLUX2-API-SOURCES.md, LoRA serving), in the order their routes are served (and /openapi.json
+lists them).
 
 Summaries and descriptions are the contracts' verbatim; tags are the provider's ("Models" for
 the current base operations and FLUX.2, "Tasks" for the finetune family and the three base
@@ -24,6 +25,7 @@ from fluxhost.wire.base_inputs import (
 )
 from fluxhost.wire.flux2 import IMAGE_FIELDS as FLUX2_IMAGE_FIELDS
 from fluxhost.wire.flux2 import KLEIN_IMAGE_FIELDS, Flux2FlexInputs, Flux2Inputs, Flux2KleinInputs
+from fluxhost.wire.flux2_finetuned import KLEIN_BASES, Flux2KleinFinetunedInputs
 from fluxhost.wire.inputs import (
     FinetuneCannyInputs,
     FinetuneDepthInputs,
@@ -219,7 +221,31 @@ FLUX2 = (
            operation="flux-2-klein-9b-kv"),
 )
 
-ENDPOINTS: tuple[Endpoint, ...] = (*FINETUNED, *BASE, *FLUX2)
+
+
+def _klein_finetuned(base: str, label: str, price: tuple[float, float]) -> Endpoint:
+    """A klein base with a LoRA uploaded for it (fluxhost's words: the provider's copy of its
+    LoRA page has no route documentation); priced as its base endpoint."""
+    name = KLEIN_BASES[base]
+    return Endpoint(
+        name, Flux2KleinFinetunedInputs, base, "flux2",
+        f"Generate or edit an image with {label} and a LoRA",
+        f"Submits an image generation or editing task with {label} and a LoRA uploaded for "
+        "it, named by finetune_id, at finetune_strength.",
+        f"generate_{name.replace('-', '_')}_v1_{name.replace('-', '_')}_post",
+        tag="Models", image_fields=KLEIN_IMAGE_FIELDS, url_fields=frozenset(KLEIN_IMAGE_FIELDS),
+        size_from=KLEIN_IMAGE_FIELDS, megapixel_price=price,
+    )
+
+
+# The klein -finetuned endpoints that map onto open checkpoints (4B and 9B). No KV variant: its
+# route is not in the provider's stored copy, and a 9B LoRA runs on klein-9b already.
+KLEIN_FINETUNED = (
+    _klein_finetuned("klein-4b", "FLUX.2 [Klein 4B]", KLEIN_4B_PRICE),
+    _klein_finetuned("klein-9b", "FLUX.2 [Klein 9B]", KLEIN_9B_PRICE),
+)
+
+ENDPOINTS: tuple[Endpoint, ...] = (*FINETUNED, *BASE, *FLUX2, *KLEIN_FINETUNED)
 # The endpoints `serve --dev`'s first-request printout tries, in order: plain text to image,
 # no input image, no finetune.
 FIRST_REQUEST = ("flux-dev", "flux-pro-1.1", "flux-pro")

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from fluxhost.kinds import pipelines_for
 from fluxhost.wire.base_inputs import BaseGenerationInputs
 from fluxhost.wire.flux2 import Flux2BaseInputs
+from fluxhost.wire.flux2_finetuned import Flux2KleinFinetunedInputs
 from fluxhost.wire.inputs import GenerationInputs
 
 # How an endpoint's output size is decided (fluxhost.planning):
@@ -85,7 +86,15 @@ class Endpoint:
     @property
     def finetuned(self) -> bool:
         """Runs a finetune the request names (ownership checked at submit: 404 otherwise)."""
-        return issubclass(self.model, GenerationInputs)
+        return issubclass(self.model, GenerationInputs | Flux2KleinFinetunedInputs)
+
+    @property
+    def lora_base(self) -> str | None:
+        """The klein base whose uploaded LoRAs it serves ("klein-4b"); None: FLUX.1's
+        finetunes (a finetuned endpoint) or none at all."""
+        if issubclass(self.model, Flux2KleinFinetunedInputs):
+            return self.kind
+        return None
 
     @property
     def method(self) -> str:

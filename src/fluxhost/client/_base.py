@@ -17,7 +17,7 @@ from fluxhost.catalog import endpoint_model
 from fluxhost.client import _flows
 from fluxhost.client._config import USER_AGENT, resolve_api_key, resolve_base_url
 from fluxhost.client._inputs import encode_fields, validated_body
-from fluxhost.client._protocol import Call
+from fluxhost.client._protocol import Call, upload_finetune_call
 from fluxhost.client._retry import RetryPolicy
 from fluxhost.client._typed import typed
 from fluxhost.client.errors import InvalidRequest
@@ -34,6 +34,7 @@ from fluxhost.wire.base_inputs import (
 )
 from fluxhost.wire.finetunes import FinetuneInputs
 from fluxhost.wire.flux2 import Flux2FlexInputs, Flux2Inputs, Flux2KleinInputs
+from fluxhost.wire.flux2_finetuned import KLEIN_BASES, Flux2KleinFinetunedInputs, name_problem
 from fluxhost.wire.inputs import (
     FinetuneCannyInputs,
     FinetuneDepthInputs,
@@ -108,6 +109,8 @@ class ClientBase(Generic[S]):
     flux_2_klein_4b = typed(Flux2KleinInputs)
     flux_2_klein_9b = typed(Flux2KleinInputs)
     flux_2_klein_9b_preview = typed(Flux2KleinInputs)
+    flux_2_klein_4b_finetuned = typed(Flux2KleinFinetunedInputs)
+    flux_2_klein_9b_finetuned = typed(Flux2KleinFinetunedInputs)
 
 
 def typed_body(endpoint: str, inputs: BaseModel | None, fields: dict[str, Any]
@@ -201,6 +204,22 @@ def finetune_body(file_data: bytes | Path | str, *, finetune_comment: str, trigg
     return validated_body("finetune", FinetuneInputs, None, {
         "file_data": file_data, "finetune_comment": finetune_comment,
         "trigger_word": trigger_word, "mode": mode, "iterations": iterations, **fields})
+
+
+def upload_call(path: str | Path, *, name: str, base: str, trigger_word: str | None) -> Call:
+    """The upload of the LoRA file at `path`; a bad name or base is InvalidRequest with
+    nothing read or sent. The file is read whole: a retried request sends it again."""
+    errors = []
+    problem = name_problem(name)
+    if problem:
+        errors.append({"loc": ["name"], "msg": problem, "type": "value_error"})
+    if base not in KLEIN_BASES:
+        errors.append({"loc": ["base"], "msg": f"base {base!r} is not one of "
+                       f"{', '.join(KLEIN_BASES)}", "type": "value_error"})
+    if errors:
+        raise InvalidRequest("upload_finetune", errors)
+    return upload_finetune_call(Path(path).read_bytes(), name=name, base=base,
+                                trigger_word=trigger_word)
 
 
 def zip_folder(folder: Path) -> bytes:

@@ -17,6 +17,7 @@ from fluxhost.client import _protocol as p
 from fluxhost.client._retry import RetryPolicy
 from fluxhost.client.errors import FluxhostError, WaitTimeout, task_failure
 from fluxhost.client.models import FinetuneSubmission, Result, Sample, Submission
+from fluxhost.wire.flux2_finetuned import FinetuneUploaded
 
 T = TypeVar("T")
 ProgressCallback = Callable[[Result], None]
@@ -116,6 +117,11 @@ def generate(ctx: Context, endpoint: str, body: dict[str, Any], timeout: float,
 def finetune(ctx: Context, body: dict[str, Any]) -> Flow[FinetuneSubmission]:
     response = yield from send(ctx, p.finetune_call(body))
     return p.parse_finetune_submission(response)
+
+
+def upload_finetune(ctx: Context, call: p.Call) -> Flow[FinetuneUploaded]:
+    response = yield from send(ctx, call)
+    return p.parse_upload(response)
 
 
 def my_finetunes(ctx: Context) -> Flow[list[str]]:

@@ -20,8 +20,10 @@ from fluxhost.wire.finetunes import (
     FinetuneDetailResponse,
     MyFinetunesResponse,
 )
+from fluxhost.wire.flux2_finetuned import FinetuneUploaded
 
 RESULT_PATH = "/v1/get_result"
+UPLOAD_PATH = "/v1/fluxhost/finetunes/upload"  # fluxhost's extension (docs/endpoints.md)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -35,6 +37,7 @@ class Call:
     params: dict[str, str] | None = None
     json: dict[str, Any] | None = None
     auth: bool = True
+    content: bytes | None = None  # a raw body (the LoRA upload), instead of json
 
     @property
     def idempotent(self) -> bool:
@@ -69,6 +72,18 @@ def sample_call(url: str) -> Call:
 
 def finetune_call(payload: dict[str, Any]) -> Call:
     return Call("POST", "/v1/finetune", json=payload)
+
+
+def upload_finetune_call(data: bytes, *, name: str, base: str,
+                         trigger_word: str | None) -> Call:
+    params = {"name": name, "base": base}
+    if trigger_word is not None:
+        params["trigger_word"] = trigger_word
+    return Call("POST", UPLOAD_PATH, params=params, content=data)
+
+
+def parse_upload(response: httpx.Response) -> FinetuneUploaded:
+    return _model(FinetuneUploaded, json_object(response), response)
 
 
 def my_finetunes_call() -> Call:

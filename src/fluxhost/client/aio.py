@@ -18,9 +18,11 @@ from fluxhost.client._base import (
     generate_body,
     plain_body,
     typed_body,
+    upload_call,
 )
 from fluxhost.client._protocol import Call
 from fluxhost.client.models import FinetuneSubmission, Result, Sample, Submission
+from fluxhost.wire.flux2_finetuned import FinetuneUploaded
 
 T = TypeVar("T")
 
@@ -95,6 +97,15 @@ class AsyncClient(ClientBase[Coroutine[Any, Any, Submission]]):
                              fields=fields)
         return await self._run(_flows.finetune(self._context(), body))
 
+    async def upload_finetune(self, path: str | Path, *, name: str, base: str,
+                         trigger_word: str | None = None) -> FinetuneUploaded:
+        """Upload a FLUX.2 [klein] LoRA (.safetensors; fluxhost's extension) under `name` for
+        `base` ("klein-4b" or "klein-9b"); `name` is then the finetune_id of the base's
+        -finetuned endpoint. The server checks and converts the file (a refusal is an
+        InvalidRequest or APIError naming the problem)."""
+        call = upload_call(path, name=name, base=base, trigger_word=trigger_word)
+        return await self._run(_flows.upload_finetune(self._context(), call))
+
     async def my_finetunes(self) -> list[str]:
         return await self._run(_flows.my_finetunes(self._context()))
 
@@ -129,4 +140,5 @@ class AsyncClient(ClientBase[Coroutine[Any, Any, Submission]]):
 
     async def _send(self, call: Call) -> httpx.Response:
         return await self._http.request(call.method, call.url, params=call.params,
-                                        json=call.json, headers=self._headers(call))
+                                        json=call.json, content=call.content,
+                                        headers=self._headers(call))

@@ -18,9 +18,11 @@ from fluxhost.client._base import (
     generate_body,
     plain_body,
     typed_body,
+    upload_call,
 )
 from fluxhost.client._protocol import Call
 from fluxhost.client.models import FinetuneSubmission, Result, Sample, Submission
+from fluxhost.wire.flux2_finetuned import FinetuneUploaded
 
 T = TypeVar("T")
 
@@ -112,6 +114,15 @@ class Client(ClientBase[Submission]):
                              fields=fields)
         return self._run(_flows.finetune(self._context(), body))
 
+    def upload_finetune(self, path: str | Path, *, name: str, base: str,
+                         trigger_word: str | None = None) -> FinetuneUploaded:
+        """Upload a FLUX.2 [klein] LoRA (.safetensors; fluxhost's extension) under `name` for
+        `base` ("klein-4b" or "klein-9b"); `name` is then the finetune_id of the base's
+        -finetuned endpoint. The server checks and converts the file (a refusal is an
+        InvalidRequest or APIError naming the problem)."""
+        call = upload_call(path, name=name, base=base, trigger_word=trigger_word)
+        return self._run(_flows.upload_finetune(self._context(), call))
+
     def my_finetunes(self) -> list[str]:
         """The ids of this key's finetunes."""
         return self._run(_flows.my_finetunes(self._context()))
@@ -149,4 +160,5 @@ class Client(ClientBase[Submission]):
 
     def _send(self, call: Call) -> httpx.Response:
         return self._http.request(call.method, call.url, params=call.params, json=call.json,
+                                  content=call.content,
                                   headers=self._headers(call))

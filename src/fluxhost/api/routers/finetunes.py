@@ -23,12 +23,12 @@ from fluxhost.api.urls import base_url
 from fluxhost.api.validation import (
     check_webhook_secret,
     field_error,
-    plausible_id,
+    plausible_finetune_ref,
     raise_errors,
 )
 from fluxhost.kinds import KLEIN_TRAINING_KINDS, TRAINING_ENDPOINT, training_kind
 from fluxhost.services import Services
-from fluxhost.store.finetunes import delete_finetune, get_owned_finetune, list_finetunes
+from fluxhost.store.finetunes import delete_finetune, find_owned_finetune, list_finetunes
 from fluxhost.store.finetunes import submit_training as store_training
 from fluxhost.store.keys import KeyInfo
 from fluxhost.store.tasks import INPUTS_PARAM, TooManyActiveTasks, task_row
@@ -154,8 +154,9 @@ async def finetune_details(
     key: KeyInfo = Depends(require_key),
 ) -> FinetuneDetailResponse:
     row = None
-    if plausible_id(finetune_id):  # an id no row can have is not looked up
-        row = get_owned_finetune(_services(request).store, finetune_id, key.id)
+    if plausible_finetune_ref(finetune_id):  # an id no row can have is not looked up
+        # Its uuid, or an uploaded LoRA's name: per key, as everywhere.
+        row = find_owned_finetune(_services(request).store, finetune_id, key.id)
     if row is None:
         raise _not_found(finetune_id)
     details = {
@@ -165,6 +166,8 @@ async def finetune_details(
         **row.details,
         "status": row.status,
     }
+    if row.base_model is not None:  # FLUX.1's answer unchanged; a klein LoRA says its base
+        details.update(finetune_id=row.name or row.id, id=row.id, base_model=row.base_model)
     return FinetuneDetailResponse(finetune_details=details)
 
 
@@ -177,7 +180,8 @@ async def my_finetunes(
     request: Request, key: KeyInfo = Depends(require_key)
 ) -> MyFinetunesResponse:
     rows = list_finetunes(_services(request).store, key.id)
-    return MyFinetunesResponse(finetunes=[row.id for row in rows])
+    # An uploaded LoRA is listed by its name: the finetune_id its endpoint takes.
+    return MyFinetunesResponse(finetunes=[row.name or row.id for row in rows])
 
 
 @router.post("/v1/delete_finetune", response_model=DeleteFinetuneResponse, tags=UTILITY,
@@ -190,12 +194,17 @@ async def delete(
 ) -> DeleteFinetuneResponse:
     body = await parse_body(request, DeleteFinetuneInputs)  # after the key: see api/body.py
     svc = _services(request)
-    # In a thread, bounded, like create: never on the event loop.
-    if not plausible_id(body.finetune_id) or not await run_in_threadpool(partial(
-            delete_finetune, svc.store, body.finetune_id, key.id,
+    # In a thread, bounded, like create: never on the event loop. By uuid or by name.
+    row = None
+    if plausible_finetune_ref(body.finetune_id):
+        row = await run_in_threadpool(find_owned_finetune, svc.store, body.finetune_id, key.id)
+    if row is None or not await run_in_threadpool(partial(
+            delete_finetune, svc.store, row.id, key.id,
             wait=svc.settings.submit_timeout_seconds)):
         raise _not_found(body.finetune_id)
-    forget_finetune(body.finetune_id, key.id)
+    for ref in {body.finetune_id, row.id, row.name}:
+        if ref is not None:
+            forget_finetune(ref, key.id)
     return DeleteFinetuneResponse(
         status="success",
         message=f"Finetune {body.finetune_id} deleted",

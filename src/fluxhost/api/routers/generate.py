@@ -1,6 +1,6 @@
 """The generation endpoints, one route per catalog record (fluxhost.catalog: the five finetuned
-ones, the ten of base-api.openapi.json and the seven of flux2-api.openapi.json): validate, queue,
-answer with a polling URL."""
+ones, the ten of base-api.openapi.json, the seven of flux2-api.openapi.json and the two klein
+-finetuned ones): validate, queue, answer with a polling URL."""
 
 from __future__ import annotations
 
@@ -28,18 +28,19 @@ from fluxhost.api.validation import (
     check_prompt,
     check_webhook_secret,
     field_error,
-    plausible_id,
+    plausible_finetune_ref,
     raise_errors,
 )
 from fluxhost.catalog import Endpoint
 from fluxhost.services import Services
-from fluxhost.store.finetunes import get_owned_finetune
+from fluxhost.store.finetunes import find_owned_finetune
 from fluxhost.store.keys import KeyInfo
 from fluxhost.store.tasks import INPUTS_PARAM, TooManyActiveTasks
 from fluxhost.webhooks.targets import check_url_literal
 from fluxhost.wire import AsyncResponse, AsyncWebhookResponse, FinetuneCannyInputs, GenerationInputs
 from fluxhost.wire.base_inputs import BaseGenerationInputs, CannyInputs
 from fluxhost.wire.flux2 import Flux2BaseInputs
+from fluxhost.wire.flux2_finetuned import Flux2KleinFinetunedInputs
 from fluxhost.wire.outputs import AsyncWebhookResponseWithPolling
 
 router = APIRouter()
@@ -54,8 +55,9 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
-# Positive answers only, briefly: a deleted finetune is still refused by the worker.
-_owned: TTLCache[tuple[str, int], bool] = TTLCache(5.0)
+# Positive answers only, briefly: a deleted finetune is still refused by the worker. A
+# finetune_id (its uuid, or an uploaded LoRA's per-key name) -> (uuid, base model).
+_owned: TTLCache[tuple[str, int], tuple[str, str | None]] = TTLCache(5.0)
 
 
 def forget_finetune(finetune_id: str, key_id: int) -> None:
@@ -63,15 +65,34 @@ def forget_finetune(finetune_id: str, key_id: int) -> None:
     _owned.drop((finetune_id, key_id))
 
 
-def _owns_finetune(svc: Services, finetune_id: str, key_id: int) -> bool:
-    if _owned.get((finetune_id, key_id)):
-        return True
-    if not plausible_id(finetune_id):
-        return False  # no row can have it: no query
-    if get_owned_finetune(svc.store, finetune_id, key_id) is None:
-        return False
-    _owned.put((finetune_id, key_id), True)
-    return True
+def _owned_finetune(svc: Services, ref: str, key_id: int) -> tuple[str, str | None] | None:
+    """(uuid, base_model) of the key's finetune named or numbered `ref`; None: not this key's."""
+    hit = _owned.get((ref, key_id))
+    if hit:
+        return hit
+    if not plausible_finetune_ref(ref):
+        return None  # no row can have it: no query
+    row = find_owned_finetune(svc.store, ref, key_id)
+    if row is None:
+        return None
+    _owned.put((ref, key_id), (row.id, row.base_model))
+    return row.id, row.base_model
+
+
+def _finetune_for(svc: Services, record: Endpoint, ref: str, key_id: int) -> str:
+    """The uuid the task runs (the worker and adapter affinity know finetunes by it); 404 for
+    an unknown or another key's, 422 naming a finetune made for another base."""
+    owned = _owned_finetune(svc, ref, key_id)
+    if owned is None:
+        raise HTTPException(status_code=404, detail=f"Finetune not found: {ref}")
+    finetune_id, made_for = owned
+    if made_for != record.lora_base:
+        have = f"a FLUX.2 [{made_for}] LoRA" if made_for else "a FLUX.1 finetune"
+        serves = (f"FLUX.2 [{record.lora_base}] LoRAs" if record.lora_base
+                  else "FLUX.1 finetunes")
+        raise_errors([field_error("finetune_id", f"Value error, finetune {ref!r} is {have}; "
+                                  f"/v1/{record.name} serves {serves}", "value_error", ref)])
+    return finetune_id
 
 
 def _check_thresholds(body: Inputs) -> list[dict[str, Any]]:
@@ -113,10 +134,13 @@ async def submit(
     raise_errors(errors)
     base = base_url(request, settings)  # a bad Host is a 400 before anything is written
 
-    if isinstance(body, GenerationInputs) and not _owns_finetune(svc, body.finetune_id, key.id):
-        raise HTTPException(status_code=404, detail=f"Finetune not found: {body.finetune_id}")
+    record = catalog.get(endpoint)
+    finetune_id = (_finetune_for(svc, record, body.finetune_id, key.id)
+                   if isinstance(body, GenerationInputs | Flux2KleinFinetunedInputs) else None)
 
     params = body.params()
+    if finetune_id is not None:
+        params["finetune_id"] = finetune_id  # a name resolved now: the worker finds it by id
     if params.get("seed") is None:
         # Fixed at submit so a retried task (its worker died) draws the same image.
         params["seed"] = secrets.randbelow(SEED_MAX)
