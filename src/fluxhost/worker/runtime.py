@@ -83,11 +83,13 @@ class Runtime:
         # One engine per process, shared: weights load once; it runs one generation at a time,
         # so extra worker threads overlap only the non-engine work (decode, encode, DB, blobs).
         engine = self.engine = self._engine() if self.n_workers > 0 else None
-        # Workers load the first pipeline once, before any claims; /ready waits for it.
-        warmup = self.warmup = Warmup(engine) if engine is not None else None
-        guard = Guard(self.svc.settings)  # upsampler and image classifier: once per process
         if engine is not None:
             self.kinds = served_kinds(self.svc.settings.worker_kinds, engine.available_kinds())
+        # Workers load the first pipeline once, and warm up the compiled kinds they serve,
+        # before any claims; /ready waits for it.
+        warmup = self.warmup = self._warmup(engine) if engine is not None else None
+        guard = Guard(self.svc.settings)  # upsampler and image classifier: once per process
+        if engine is not None:
             for i in range(self.n_workers):
                 worker = Worker(self.svc, engine, name=f"{self.name_prefix}-w{i}", guard=guard,
                                 on_finished=self._wake_dispatcher, warmup=warmup,
@@ -144,11 +146,21 @@ class Runtime:
         if not self.warmup.done.is_set():
             kind = self.warmup.kind or "first"
             models.setdefault(kind, "loading")
-            return Readiness(False, f"warming up: loading the {kind} model", models)
+            stage = self.warmup.stage or f"loading the {kind} model"
+            return Readiness(False, f"warming up: {stage}", models)
+        failures.update(self.warmup.failures)  # compiled kinds whose warm-up failed
         models.update(failures)
         if failures:
             return Readiness(False, "; ".join(failures.values()), models)
         return Readiness(True, None, models)
+
+    def _warmup(self, engine: WorkerEngine) -> Warmup:
+        from fluxhost.engine.speed_warmup import compiled_kinds
+
+        settings = self.svc.settings
+        kinds = set(engine.available_kinds()) & set(self.kinds or ())
+        return Warmup(engine, compiled_kinds(kinds, settings.kind_pipeline,
+                                             lambda kind: settings.modes_for(kind).compile))
 
     def _engine(self) -> WorkerEngine:
         if self.engine_factory is not None:

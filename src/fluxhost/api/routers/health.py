@@ -3,6 +3,7 @@ GET /ready: readiness, 200 or 503 with a reason, for load balancers and orchestr
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from sqlalchemy import text
 
 from fluxhost import catalog
 from fluxhost.engine.demo import DEMO_MODEL_NOTE
+from fluxhost.kinds import AUXILIARY_PIPELINES
 from fluxhost.services import Services
 from fluxhost.settings import Settings
 from fluxhost.store.schema import behind_message, schema_head
@@ -40,11 +42,20 @@ def health(request: Request) -> dict[str, Any]:
                    else svc.settings.model_dump(mode="json", include={"models"},
                                                 exclude_none=True)["models"]),
         "model_set": model_set_name(svc.settings),
+        "modes": kind_modes(svc.settings),
     }
     if db_ok:
         counts = count_by_state(svc.store)
         body["queue"] = {"queued": counts.get("queued", 0), "running": counts.get("running", 0)}
     return body
+
+
+def kind_modes(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Each served kind's memory and speed modes (its FLUXHOST_MODELS entry over the
+    FLUXHOST_* defaults): transformer_quant, text_encoder_quant, gguf, first_block_cache,
+    compile, attention_backend. Redux has no transformer, hence no modes."""
+    return {kind: asdict(settings.modes_for(kind)) for kind in sorted(settings.served_kinds())
+            if settings.kind_pipeline(kind) not in AUXILIARY_PIPELINES}
 
 
 def model_set_name(settings: Settings) -> str:
