@@ -52,8 +52,8 @@ def body_for(endpoint: str, field: str, value: str, tenant: Tenant) -> dict[str,
 
 def test_the_cases_cover_every_image_field() -> None:
     # FLUX.1's 25; FLUX.2's input_image .. input_image_8 on pro, pro-preview, max and flex and
-    # input_image .. input_image_4 on the three klein endpoints.
-    assert len(IMAGE_CASES) == 25 + 4 * 8 + 3 * 4
+    # input_image .. input_image_4 on the three klein endpoints and the two klein -finetuned.
+    assert len(IMAGE_CASES) == 25 + 4 * 8 + 5 * 4
 
 
 @pytest.mark.parametrize(("endpoint", "field"), IMAGE_CASES)

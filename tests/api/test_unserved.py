@@ -30,7 +30,8 @@ def test_every_unserved_endpoint_is_refused_and_ready_agrees(app_with: Any,
                                                              tenant: Tenant) -> None:
     client = app_with(**BASE_ONLY)
     unserved = client.get("/ready").json()["endpoints_unserved"]
-    assert len(unserved) == 16  # all but the six on base: nine FLUX.1, seven FLUX.2
+    # All but the six on base: nine FLUX.1, seven FLUX.2, the two klein -finetuned.
+    assert len(unserved) == 18
     for path in unserved:
         r = client.post(path, headers=tenant.headers, json={"prompt": "p"})
         assert r.status_code == 501, (path, r.text)

@@ -19,7 +19,8 @@ SPEC = json.loads((CONTRACT_DIR / "finetune-api.openapi.json").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
 # The finetune family: path -> its request schema's name in the spec (tests/wire checks that
 # these are the spec's generation operations and that the served schemas equal the spec's).
-ENDPOINTS = {e.path: e.model.__name__ for e in catalog.ENDPOINTS if e.finetuned}
+ENDPOINTS = {e.path: e.model.__name__ for e in catalog.ENDPOINTS
+             if e.finetuned and e.lora_base is None}  # FLUX.1 finetunes: this file's
 
 
 def png_b64(size: tuple[int, int] = (64, 64), mode: str = "RGB") -> str:

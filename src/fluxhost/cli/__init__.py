@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from fluxhost import __version__
-from fluxhost.cli import admin, client, server
+from fluxhost.cli import admin, client, doctor, server, uploads
 from fluxhost.cli.errors import CliError, ExitCode, one_line, print_error
 from fluxhost.cli.generate import generate_app
 
@@ -61,6 +61,7 @@ def build_app() -> typer.Typer:
     root.callback()(_root)
     root.command("serve")(server.serve)
     root.command("worker")(server.worker)
+    root.command("doctor")(doctor.doctor)
     db = typer.Typer(help="Database schema.", **settings)
     db.command("upgrade")(admin.db_upgrade)
     db.command("current")(admin.db_current)
@@ -72,11 +73,13 @@ def build_app() -> typer.Typer:
     root.add_typer(keys, name="keys")
     root.command("usage")(admin.usage)
     finetunes = typer.Typer(cls=client.FinetunesGroup, help="Manage finetunes: create, list, "
-                            "show, delete over HTTP; import on the server.", **settings)
+                            "show, delete, upload (a klein LoRA) over HTTP; import on the "
+                            "server.", **settings)
     finetunes.command("import")(admin.finetunes_import)
     finetunes.command("list")(client.finetunes_list)
     finetunes.command("show")(client.finetunes_show)
     finetunes.command("delete")(client.finetunes_delete)
+    finetunes.command("upload")(uploads.finetunes_upload)
     root.add_typer(finetunes, name="finetunes")
     root.add_typer(generate_app(), name="generate")
     root.command("result")(client.result)

@@ -7,8 +7,10 @@ finetune_id of /v1/flux-2-klein-*-finetuned. Every problem is answered before an
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
+import time
 import uuid
 from enum import Enum
 from functools import partial
@@ -29,7 +31,9 @@ from fluxhost.wire.flux2_finetuned import KLEIN_BASES, FinetuneUploaded, name_pr
 UPLOAD_PATH = "/v1/fluxhost/finetunes/upload"
 TAGS: list[str | Enum] = ["fluxhost extensions"]
 _CHUNK = 1024 * 1024  # written to disk a MiB at a time, each write on a thread
+WARMUP_WAIT_SECONDS = 300.0
 router = APIRouter()
+log = logging.getLogger(__name__)
 # Keys with an upload in progress in this process: one at a time per key, so a key cannot
 # hold many times the size cap of disk and conversion memory at once.
 _uploading: set[int] = set()
@@ -107,7 +111,8 @@ async def _upload(request: Request, svc: Services, key: KeyInfo, name: str, base
         if size == 0:
             raise HTTPException(status_code=422, detail="the body is empty: send the "
                                 ".safetensors file as the request body")
-        prepared = await run_in_threadpool(_prepare, svc, kind, base, src, out)
+        prepared = await run_in_threadpool(_prepare, svc, kind, base, src, out,
+                                           _warmup_done(request))
         return await run_in_threadpool(_register, svc, key, name, base, trigger_word, comment,
                                        out, prepared)
     finally:
@@ -134,7 +139,19 @@ async def _receive(request: Request, dest: Path, limit: int) -> int:
     return size
 
 
-def _prepare(svc: Services, kind: str, base: str, src: Path, out: Path) -> Any:
+def _warmup_done(request: Request) -> Any:
+    """The embedded workers' warm-up event, if any (read off the app: the API does not import
+    the workers)."""
+    runtime = getattr(request.app.state, "runtime", None)
+    return getattr(getattr(runtime, "warmup", None), "done", None)
+
+
+def _prepare(svc: Services, kind: str, base: str, src: Path, out: Path, warmup: Any) -> Any:
+    # diffusers, peft and transformers import lazily, and two threads importing them at once
+    # can leave one with a half-initialised module ('cannot import name ...'): wait for the
+    # embedded workers' first load, which imports them, before importing them here.
+    if warmup is not None:
+        warmup.wait(WARMUP_WAIT_SECONDS)
     from fluxhost.engine.families.flux2.lora_files import LoraRefused, prepare, transformer_shapes
     from fluxhost.engine.modelset import resolve_model_set
 
@@ -142,14 +159,29 @@ def _prepare(svc: Services, kind: str, base: str, src: Path, out: Path) -> Any:
     if source is None:
         raise HTTPException(status_code=501, detail=f"no model for kind '{kind}'")
     try:
-        shapes = transformer_shapes(source)
+        shapes = _shapes(transformer_shapes, source)
     except Exception as exc:  # a hub id not in the cache, a broken directory
+        log.warning("reading the %s transformer's config failed", base, exc_info=True)
         raise HTTPException(status_code=503, detail=f"the {base} transformer's config could "
                             f"not be read ({type(exc).__name__}); try again later") from exc
     try:
         return prepare(src, out, shapes, base)
     except LoraRefused as exc:
         raise HTTPException(status_code=422, detail=f"LoRA refused for {base}: {exc}") from exc
+
+
+def _shapes(read: Any, source: str) -> Any:
+    """`read(source)`, again after an ImportError: diffusers' lazy modules, first imported
+    here while a worker thread imports them too, can fail once half-initialised."""
+    for attempt in range(3):
+        try:
+            return read(source)
+        except (ImportError, RuntimeError):  # diffusers wraps an ImportError in RuntimeError
+            if attempt == 2:
+                raise
+            log.info("importing diffusers raced another thread; trying again")
+            time.sleep(0.5)
+    return None
 
 
 def _register(svc: Services, key: KeyInfo, name: str, base: str, trigger_word: str | None,

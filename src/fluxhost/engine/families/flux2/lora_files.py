@@ -196,6 +196,17 @@ _shapes: dict[str, dict[str, tuple[int, int]]] = {}
 _shapes_lock = threading.Lock()
 
 
+_import_lock = threading.Lock()
+
+
+def _import_diffusers() -> None:
+    """diffusers' FLUX.2 parts, imported by one thread at a time: concurrent first imports of
+    its lazy modules (and peft's, transformers') can fail half-initialised."""
+    with _import_lock:
+        from diffusers import Flux2Transformer2DModel  # noqa: F401
+        from diffusers.loaders import lora_conversion_utils  # noqa: F401
+
+
 def transformer_shapes(source: str) -> dict[str, tuple[int, int]]:
     """Module name -> (out, in) of every Linear of the FLUX.2 transformer at `source` (a hub id
     or directory holding transformer/config.json), built on the meta device: no weights are
@@ -203,6 +214,7 @@ def transformer_shapes(source: str) -> dict[str, tuple[int, int]]:
     with _shapes_lock:
         if source in _shapes:
             return _shapes[source]
+    _import_diffusers()
     import torch
     from diffusers import Flux2Transformer2DModel
 
@@ -225,6 +237,7 @@ def prepare(path: Path, out: Path, shapes: dict[str, tuple[int, int]], base: str
 
     header = read_header(path)
     layout = detect_layout(k for k in header if k != "__metadata__")
+    _import_diffusers()
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
