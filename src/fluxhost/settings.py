@@ -396,6 +396,12 @@ class Settings(BaseSettings):
         "native", description="Default attention backend, as diffusers names them (native, "
         "flash, sage, xformers, ...).",
     )
+    device_map: Literal["none", "balanced"] = Field(
+        "none", description="'balanced': each pipeline's components placed across every "
+        "visible GPU as it loads (diffusers' device_map), for a model set larger than one card "
+        "(`fluxhost doctor` says when); one worker process serves them. 'none': all on DEVICE "
+        "(several GPUs that each fit the set: one `fluxhost worker --device cuda:N` per GPU).",
+    )
     cpu_offload: Literal["none", "model", "sequential"] = Field(
         "none", description="diffusers CPU offload on CUDA: 'model' keeps one model on the GPU "
         "at a time, 'sequential' one layer (least memory, slowest).",

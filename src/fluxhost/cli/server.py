@@ -15,7 +15,8 @@ import typer
 
 from fluxhost.cli.config import load_settings
 from fluxhost.cli.connection import DEFAULT_BASE_URL
-from fluxhost.cli.errors import CliError
+from fluxhost.cli.doctor import DEVICE_HELP, with_device
+from fluxhost.cli.errors import CliError, ExitCode
 from fluxhost.cli.extras import imports_of, require
 from fluxhost.cli.listen import bind
 from fluxhost.cli.services import open_services
@@ -68,6 +69,7 @@ def serve(
     settings = settings.model_copy(update=updates)
     if settings.workers > 0:  # embedded workers run the models
         require("serve", "engine")
+        check_models("serve", settings)
     # Bound before the schema is migrated or a model built: a port in use is one line, now.
     sock = bind(settings.host, settings.port)
     try:
@@ -209,15 +211,33 @@ def worker(
     metrics_port: Annotated[int | None, typer.Option(
         help="serve this process's Prometheus metrics on this port "
         "(default: $FLUXHOST_METRICS_PORT; unset: none)")] = None,
+    device: Annotated[str | None, typer.Option(
+        help=f"{DEVICE_HELP}; one worker process per GPU: --device cuda:0, cuda:1, ...")]
+    = None,
 ) -> None:
     """Run workers only (no HTTP), anywhere that reaches the database."""
-    settings = load_settings("worker")
+    settings = with_device(load_settings("worker"), device)
     require("worker", "engine")
+    check_models("worker", settings)
     if kinds is not None:
         settings = settings.model_copy(update={"worker_kinds": _kinds(kinds)})
     with imports_of("worker"):
         print_model_banner(settings)
         _run_worker(settings, concurrency, not no_webhooks, metrics_port, migrate)
+
+
+def check_models(command: str, settings: Settings) -> None:
+    """Stop in one line (exit 2) when a configured memory or speed mode cannot run here;
+    log the memory plan of configured weights."""
+    with imports_of(command):
+        from fluxhost.engine.quantize import ModeUnavailable
+        from fluxhost.engine.startup import check, log_plan
+
+        try:
+            check(settings)
+        except ModeUnavailable as exc:
+            raise CliError(str(exc), ExitCode.USAGE) from exc
+        log_plan(settings)
 
 
 def _kinds(value: str) -> Any:

@@ -190,6 +190,7 @@ class Engine:
                 cpu_offload=self.settings.cpu_offload,
                 pipeline=pipeline,
                 modes=modes,
+                device_map=self.settings.device_map,
             ), source))
         self._pipes.add(kind, pipe, keys)
         return pipe

@@ -65,6 +65,7 @@ def load_pipeline(
     cpu_offload: str = "none",
     pipeline: str | None = None,
     modes: KindModes | None = None,
+    device_map: str = "none",
 ) -> Any:
     """from_pretrained + to(device) of the diffusers class of `pipeline` (default: the built-in
     kind `kind` names; an operator-defined kind names its pipeline). Local dirs load with
@@ -76,6 +77,8 @@ def load_pipeline(
 
     `modes`: the kind's memory modes (quantized transformer and text encoders, a gguf
     transformer; fluxhost.engine.quantize), checked to be runnable beforehand.
+    `device_map` "balanced": the pipeline's components placed across the visible GPUs by
+    diffusers (a model set larger than one card), instead of all on `device`.
 
     Any failure is raised as ModelLoadError naming kind, source and likely cause (the original
     exception chained as its __cause__).
@@ -88,7 +91,7 @@ def load_pipeline(
         raise ValueError(f"unknown pipeline {pipeline or kind!r} (kind {kind!r})") from None
     try:
         return _load(cls, kind, source, dtype=dtype, device=device, shared=shared,
-                     cpu_offload=cpu_offload, modes=modes)
+                     cpu_offload=cpu_offload, modes=modes, device_map=device_map)
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -117,6 +120,7 @@ def _load(
     shared: Mapping[str, Any] | None,
     cpu_offload: str,
     modes: KindModes | None = None,
+    device_map: str = "none",
 ) -> Any:
     accepted = inspect.signature(cls.__init__).parameters
     reuse = {name: comp for name, comp in (shared or {}).items() if name in accepted}
@@ -125,26 +129,33 @@ def _load(
         # Quantized loading: only what this pipeline loads itself (not the reused parts).
         reuse |= load_kwargs(modes, components=[n for n in accepted if n not in reuse],
                              source=str(path or source), local=path is not None, dtype=dtype)
+        if device_map != "none":  # across the GPUs as it loads: no .to(device) after
+            reuse["device_map"] = device_map
         if path is not None:
             pipe = cls.from_pretrained(path, dtype=dtype, local_files_only=True, **reuse)
         else:
             pipe = cls.from_pretrained(source, dtype=dtype, **reuse)
+    if device_map == "none":
+        pipe = _place(pipe, device, cpu_offload)
+    # The engine reports progress through its own callback; tqdm would only clutter logs.
+    pipe.set_progress_bar_config(disable=True)
+    if modes is not None:  # on the device's weights: compiled and hooked where they run
+        speed.apply(pipe, modes)
+    return pipe
+
+
+def _place(pipe: Any, device: torch.device, cpu_offload: str) -> Any:
     if cpu_offload != "none" and device.type == "cuda":
         # Offloading places each model on the GPU only while it runs; no .to(device) first.
         if cpu_offload == "model":
             pipe.enable_model_cpu_offload(device=device)
         else:
             pipe.enable_sequential_cpu_offload(device=device)
-    else:
-        if cpu_offload != "none":
-            log.warning("cpu_offload=%s needs a CUDA device; running on %s without it",
-                        cpu_offload, device)
-        pipe = pipe.to(device)
-    # The engine reports progress through its own callback; tqdm would only clutter logs.
-    pipe.set_progress_bar_config(disable=True)
-    if modes is not None:  # on the device's weights: compiled and hooked where they run
-        speed.apply(pipe, modes)
-    return pipe
+        return pipe
+    if cpu_offload != "none":
+        log.warning("cpu_offload=%s needs a CUDA device; running on %s without it",
+                    cpu_offload, device)
+    return pipe.to(device)
 
 
 def shareable_components(pipe: Any, names: Iterable[str]) -> dict[str, Any]:
