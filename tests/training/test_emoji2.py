@@ -1,0 +1,128 @@
+"""fluxhost.training.emoji2: the second-generation demo's recipe on a handful of emoji.
+
+One module-scoped work directory: 16 emoji rendered from Noto Color Emoji (skipped where the font
+is not installed), the data, encoders and VAE stages, 3 transformer steps at batch 4, a resume
+to step 5, and one text and one edit call through the unchanged Flux2KleinPipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fluxhost.training.emoji import common, dataset
+from fluxhost.training.emoji2 import colours, data
+
+CHARS = "🍎🍏💙💚❤📗📘📙🚀🔥🎈🐟🌵🍋🍇🚗"
+
+
+def write_dataset(work: Path) -> None:
+    from PIL import ImageFont
+
+    if not dataset.FONT_PATH.is_file():
+        pytest.skip(f"{dataset.FONT_PATH} missing (apt-get install {dataset.FONT_PACKAGE})")
+    font = ImageFont.truetype(str(dataset.FONT_PATH), dataset.STRIKE_SIZE)
+    images = [np.asarray(dataset._render(font, c), dtype=np.uint8) for c in CHARS]
+    out = work / "dataset"
+    out.mkdir(parents=True)
+    np.save(out / "images.npy", np.stack(images))
+    entries = [{"codepoint": f"U+{ord(c):04X}", "caption": dataset.caption_of(c),
+                "split": "train"} for c in CHARS]
+    (out / "meta.json").write_text(json.dumps({"entries": entries}))
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fluxhost.training.emoji2 import transformer
+
+    root = tmp_path_factory.mktemp("emoji2")
+    write_dataset(root)
+    common.setup_torch(1)
+    transformer.train(root, common.Budget(steps=3), batch=4)
+    return root
+
+
+def test_recolour_makes_the_colour_dominant() -> None:
+    image = np.full((8, 8, 3), 255, dtype=np.uint8)
+    image[2:6, 2:6] = (200, 30, 30)
+    for name in colours.COLOURS:
+        colour, share, _ = colours.dominant(colours.recolour(image, name))
+        assert (colour, share) == (name, 1.0)
+    assert (colours.recolour(image, "blue")[0, 0] == 255).all()  # white stays white
+
+
+def test_captions_and_the_heldout_rule() -> None:
+    assert data.object_name("large blue circle") == "large circle"
+    assert data.compose("large blue circle", "red") == "large red circle"
+    assert data.compose("rocket", "green") == "green rocket"
+    rows = [[data.compose("apple", c) for c in data.COLOUR_NAMES]]
+    held = data.heldout_rule(rows)
+    assert held[0, data.COLOUR_NAMES.index("blue")]  # named by the issue
+    assert (~held).sum() >= data.MIN_TRAIN_COLOURS
+    assert data.side_by_side(np.zeros((64, 64, 3), np.uint8),
+                             np.zeros((64, 64, 3), np.uint8))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_data_stage_builds_objects_and_holds_out(work: Path) -> None:
+    d = data.load(work)
+    assert "apple" in d.objects and "book" in d.objects
+    apple = d.objects.index("apple")
+    assert d.captions[apple][data.COLOUR_NAMES.index("blue")] == "blue apple"
+    assert d.heldout[apple, data.COLOUR_NAMES.index("blue")]
+    blue, share, _ = colours.dominant(d.bank[apple, data.COLOUR_NAMES.index("blue")])
+    assert blue == "blue" and share > 0.9
+    held = {c for row, h in zip(d.captions, d.heldout, strict=True)
+            for c, x in zip(row, h, strict=True) if x}
+    assert not held & {caption for _, caption in d.natives}
+
+
+def test_sampler_never_draws_a_heldout_combination(work: Path) -> None:
+    import torch
+
+    from fluxhost.training.emoji2 import transformer, vae
+
+    d = data.load(work)
+    text = torch.load(work / "encoders" / "embeds.pt", weights_only=False)
+    sampler = transformer.Sampler(d, vae.build(work, d)[1], text["prompts"], None)
+    gen = torch.Generator().manual_seed(0)
+    assert all(not d.heldout[o, c] for o, c in (sampler.combo(gen) for _ in range(200)))
+    x0, ref, rows = sampler.task("recolour", 3, gen)
+    assert x0.shape == (3, 16, 64) and ref is not None and ref.shape == (3, 16, 64)
+    assert all(r == 0 or text["prompts"][r].startswith("make it ") for r in rows)
+
+
+def test_training_checkpoints_and_resumes(work: Path) -> None:
+    from fluxhost.training.emoji2 import transformer
+
+    state = common.require_checkpoint(work, "transformer")
+    assert state["step"] == 3
+    transformer.train(work, common.Budget(steps=5), batch=4)
+    after = common.require_checkpoint(work, "transformer")
+    assert after["step"] == 5
+    moved = [bool((after["model"][k] != state["model"][k]).any()) for k in state["model"]]
+    assert any(moved)
+
+
+def test_unchanged_klein_pipeline_draws_text_and_edits(work: Path) -> None:
+    import torch
+    from diffusers import Flux2KleinPipeline
+    from PIL import Image
+
+    from fluxhost.training.emoji2 import encoders, transformer
+
+    pipe: Any = transformer.pipeline(work)
+    assert type(pipe) is Flux2KleinPipeline
+    d = data.load(work)
+    ref = Image.fromarray(d.bank[d.objects.index("apple"), 0])
+    run = {"height": 64, "width": 64, "num_inference_steps": 2, "guidance_scale": 2.0,
+           "max_sequence_length": encoders.TEXT_TOKENS}
+    text = pipe(prompt="blue apple", generator=torch.Generator().manual_seed(0), **run)
+    edit = pipe(prompt="make it blue", image=[ref, ref],
+                generator=torch.Generator().manual_seed(0), **run)
+    a, b = (np.asarray(r.images[0]) for r in (text, edit))
+    assert a.shape == b.shape == (64, 64, 3)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 0  # the references reach the model
