@@ -126,3 +126,20 @@ def test_unchanged_klein_pipeline_draws_text_and_edits(work: Path) -> None:
     a, b = (np.asarray(r.images[0]) for r in (text, edit))
     assert a.shape == b.shape == (64, 64, 3)
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 0  # the references reach the model
+
+
+def test_bench_measures_run_on_a_checkpoint(work: Path) -> None:
+    """The measures' plumbing (their bounds need trained weights: docs/emoji64.md)."""
+    from fluxhost.training.emoji2 import bench, transformer
+
+    pipe: Any = transformer.pipeline(work)
+    pipe.set_progress_bar_config(disable=True)
+    d = data.load(work)
+    s = bench.Settings(steps=2, limit=2)
+    found = bench.adherence(pipe, d, s)
+    assert set(found) == {"heldout", "shuffled", "noise"}
+    assert all(1 <= v["median_rank"] <= d.bank.shape[0] * d.bank.shape[1]
+               for v in found.values())
+    assert 0.0 <= bench.edits(pipe, d, s)["success"] <= 1.0
+    spread = bench.diversity(pipe, ["apple", "red apple"], s, seeds=2)
+    assert spread["between_seeds"] > 0 and spread["between_prompts"] > 0
