@@ -9,7 +9,7 @@ a vocabulary large enough that every prompt word is one token (unknown words fal
 a lower-casing normaliser and a whitespace/punctuation pre-tokenizer, so "red" is the same token
 first or last in a prompt, in any case -- colour and object are separate words the transformer
 learns to read; and prompts are TEXT_TOKENS long (the served manifest passes it as
-max_sequence_length: 512 padded tokens would make every transformer step ~8x dearer).
+max_sequence_length: 512 padded tokens would make every transformer step ~10x dearer).
 
 Token embeddings are drawn at std 1 and the layers at 0.02, so the stacked hidden states are
 mostly each token's own embedding, lightly mixed by causal attention: the words stay separable.
@@ -26,7 +26,7 @@ from typing import Any
 from fluxhost.engine.families.flux2.dev_components import QWEN_CHAT_TEMPLATE, QWEN_SPECIALS
 from fluxhost.engine.rng import seeded
 
-TEXT_TOKENS = 32
+TEXT_TOKENS = 20  # the longest prompt of the data is 18 tokens with the chat template
 WIDTH = 64
 LAYERS = 27  # Flux2KleinPipeline reads hidden states (9, 18, 27)
 HEAD_DIM = 16
