@@ -142,3 +142,21 @@ def test_check_modes_names_the_first_bad_kind() -> None:
     with pytest.raises(ModeUnavailable, match=r"^kind 'base': text_encoder_quant=nf4"):
         check_modes(modes, modes.__getitem__, CPU, everything)
     check_modes(["fill"], modes.__getitem__, CPU, everything)
+
+
+def test_finetunes_apply_on_an_int8_transformer(make_settings: Callable[..., Settings],
+                                                dev_lora_file: Path) -> None:
+    """peft wraps torchao's int8 Linear: a LoRA at strength 1 changes the image as on the
+    unquantized model, strength 0 is the int8 model's own image."""
+    from fluxhost.engine import LoraSpec
+
+    engine = Engine(make_settings(transformer_quant="int8"))
+    try:
+        images = [np.asarray(engine.run(TextToImage(
+            prompt="a red apple", width=64, height=64, steps=2, guidance=3.5, seed=3,
+            lora=None if strength is None else LoraSpec("ft", dev_lora_file, strength))))
+            for strength in (None, 0.0, 1.0)]
+    finally:
+        engine.close()
+    assert np.array_equal(images[0], images[1])
+    assert psnr(images[0], images[2]) < 40.0
