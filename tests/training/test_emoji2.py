@@ -143,3 +143,24 @@ def test_bench_measures_run_on_a_checkpoint(work: Path) -> None:
     assert 0.0 <= bench.edits(pipe, d, s)["success"] <= 1.0
     spread = bench.diversity(pipe, ["apple", "red apple"], s, seeds=2)
     assert spread["between_seeds"] > 0 and spread["between_prompts"] > 0
+
+
+def test_export_loads_offline_as_a_klein_folder(work: Path, tmp_path: Path) -> None:
+    import torch
+    from diffusers import Flux2KleinPipeline
+
+    from fluxhost.training.emoji2 import encoders, export
+
+    folder = export.export(work, tmp_path)
+    manifest = json.loads((tmp_path / export.MANIFEST).read_text())
+    step = common.require_checkpoint(work, "transformer")["step"]
+    assert manifest["kinds"] == ["klein"] and manifest["klein_transformer_step"] == step
+    assert manifest["flux2_max_sequence_length"] == encoders.TEXT_TOKENS
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["_class_name"] == "Flux2KleinPipeline" and index["is_distilled"] is False
+    pipe: Any = Flux2KleinPipeline.from_pretrained(folder, dtype=torch.float32,
+                                                   local_files_only=True)
+    assert pipe.transformer.dtype == torch.float32
+    image = pipe(prompt="red apple", height=64, width=64, num_inference_steps=2,
+                 max_sequence_length=encoders.TEXT_TOKENS).images[0]
+    assert image.size == (64, 64)

@@ -12,6 +12,9 @@ when its output is already in DIR (the dataset, data and encoder stages are dete
     transformer  Flux2Transformer2DModel by rectified flow, text to image and edits with
                  one or two reference images                                       (CPU-days)
 
+`python -m fluxhost.training.emoji2 export --work DIR [--out models/emoji64]` writes the EMA
+weights as a float16 Flux2KleinPipeline folder OUT/klein and adds it to the set's manifest.
+
 The transformer stage checkpoints DIR/transformer/latest.pt every 3 minutes and at exit
 (weights, EMA, optimizer, step, its generator) and continues from there when run again.
 `transformer.pipeline(DIR)` assembles the unchanged Flux2KleinPipeline on the latest EMA weights.

@@ -13,7 +13,7 @@ STEPS, BATCH = 100_000, 32
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fluxhost.training.emoji2")
-    parser.add_argument("stage", choices=("train",))
+    parser.add_argument("stage", choices=("train", "export"))
     parser.add_argument("--work", type=Path, required=True,
                         help="work directory (data, checkpoints); outside the repository")
     parser.add_argument("--steps", type=int, default=STEPS, help="total steps to reach")
@@ -22,6 +22,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 on a shared machine)")
     parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    parser.add_argument("--out", type=Path, default=Path("models/emoji64"),
+                        help="export: the model set the klein folder joins")
     return parser.parse_args(argv)
 
 
@@ -30,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     from fluxhost.training.emoji import dataset
     from fluxhost.training.emoji2 import transformer
 
+    if args.stage == "export":
+        from fluxhost.training.emoji2 import export
+
+        common.setup_torch(args.threads)
+        export.export(args.work, args.out)
+        return 0
     args.work.mkdir(parents=True, exist_ok=True)
     dataset.build(args.work)
     common.setup_torch(args.threads)
