@@ -92,3 +92,18 @@ def test_create_refusals_are_one_line(live: Live, tmp_path: Path) -> None:
                                    cwd=tmp_path), 2, "'--mode'", "sketch")
     assert_one_line_error(live.run("finetunes", "delete", "no-such-finetune", cwd=tmp_path),
                           1, "HTTP 404: ")
+
+
+def test_create_on_a_klein_base(live: Live, tmp_path: Path) -> None:
+    """--base klein-4b sends base_model (issue 19): the finetune says its base; an unknown base
+    is refused before anything is read or sent."""
+    source = dataset(tmp_path / "klein")
+    out = live.run("finetunes", "create", str(source), "--base", "klein-4b", *FAST, "--no-wait",
+                   cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    finetune_id = json.loads(out.stdout)["finetune_id"]
+    details = json.loads(live.run("finetunes", "show", finetune_id, cwd=tmp_path).stdout)
+    assert details["base_model"] == "klein-4b" and details["images"] == 3
+    assert live.run("finetunes", "delete", finetune_id, cwd=tmp_path).returncode == 0
+    assert_one_line_error(live.run("finetunes", "create", str(source), "--base", "klein-2b",
+                                   cwd=tmp_path), 2, "klein-2b")

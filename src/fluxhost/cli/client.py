@@ -135,7 +135,8 @@ def create_command() -> Any:
                                    metavar="DIR|ZIP", help="a folder of images (and .txt "
                                    "captions beside them), zipped for you; or a ZIP file")])
     fields = field_parameters(
-        FinetuneInputs, skip=("file_data",), aliases={"finetune_comment": ("--comment",)},
+        FinetuneInputs, skip=("file_data",),
+        aliases={"finetune_comment": ("--comment",), "base_model": ("--base",)},
         defaults={"finetune_comment": None, "mode": "general"},
         default_notes={"finetune_comment": "the folder's or ZIP's name"})
     own = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
