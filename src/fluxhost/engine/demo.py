@@ -11,6 +11,12 @@ A pipeline folder whose parent holds `fluxhost-model.json` (written by
 - `true_cfg`: the model has no guidance embedding; it was trained with dropped captions, so the
   request's guidance becomes true classifier-free guidance against the empty prompt
   (FluxPipeline's `true_cfg_scale` with `negative_prompt=""`; guidance <= 1 turns it off).
+  FLUX.1 pipelines only: a FLUX.2 [klein] folder whose model_index says is_distilled false runs
+  true CFG at `guidance_scale` by itself.
+- `flux2_max_sequence_length`: the prompt length a FLUX.2 folder of the set was trained with
+  (emoji2: 20 tokens), passed as `max_sequence_length` unless the caller gives one (the FLUX.2
+  pipelines pad to 512 by default). Reference images of a FLUX.2 call are letterboxed on white
+  to native_size x native_size, the only size the model saw them at.
 
 Everything else -- attributes, LoRA calls, components -- goes to the wrapped pipeline unchanged.
 """
@@ -41,6 +47,7 @@ class Manifest:
     description: str
     native_size: int | None = None
     true_cfg: bool = False
+    flux2_max_sequence_length: int | None = None
 
 
 def read_manifest(source: str) -> Manifest | None:
@@ -56,8 +63,13 @@ def read_manifest(source: str) -> Manifest | None:
     if native is not None and (not isinstance(native, int) or native < SIZE_MULTIPLE):
         raise ValueError(f"{file}: native_size must be an integer >= {SIZE_MULTIPLE}, "
                          f"got {native!r}")
+    length = data.get("flux2_max_sequence_length")
+    if length is not None and (not isinstance(length, int) or length < 1):
+        raise ValueError(f"{file}: flux2_max_sequence_length must be a positive integer, "
+                         f"got {length!r}")
     return Manifest(name=str(data["name"]), description=str(data.get("description", "")),
-                    native_size=native, true_cfg=bool(data.get("true_cfg", False)))
+                    native_size=native, true_cfg=bool(data.get("true_cfg", False)),
+                    flux2_max_sequence_length=length)
 
 
 def fit_on_white(image: Any, width: int, height: int) -> Any:
@@ -73,12 +85,26 @@ def fit_on_white(image: Any, width: int, height: int) -> Any:
     return canvas
 
 
+def square_on_white(image: Any, side: int) -> Any:
+    """`image` padded to a square on white (centred), then scaled to side x side."""
+    from PIL import Image
+
+    rgb = image.convert("RGB")
+    width, height = rgb.size
+    edge = max(width, height)
+    canvas = Image.new("RGB", (edge, edge), (255, 255, 255))
+    canvas.paste(rgb, ((edge - width) // 2, (edge - height) // 2))
+    return canvas.resize((side, side), Image.Resampling.LANCZOS)
+
+
 class ServedPipeline:
     """A diffusers pipeline run as its manifest says (see the module docstring)."""
 
     def __init__(self, pipe: Any, manifest: Manifest) -> None:
         self._pipe = pipe
         self.manifest = manifest
+        # The wrapped class decides which manifest entries apply (see the module docstring).
+        self._flux2 = type(pipe).__name__.startswith("Flux2")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pipe, name)
@@ -87,13 +113,23 @@ class ServedPipeline:
         width, height = kwargs.pop("width"), kwargs.pop("height")
         native = self.manifest.native_size
         run_w, run_h = (native, native) if native else (width, height)
-        if self.manifest.true_cfg and "prompt" in kwargs:
+        if self._flux2:
+            self._flux2_inputs(kwargs)
+        elif self.manifest.true_cfg and "prompt" in kwargs:
             kwargs["true_cfg_scale"] = kwargs.pop("guidance_scale", 1.0)
             kwargs.setdefault("negative_prompt", "")
         result = self._pipe(width=run_w, height=run_h, **kwargs)
         if (run_w, run_h) != (width, height) and kwargs.get("output_type", "pil") == "pil":
             result.images = [fit_on_white(image, width, height) for image in result.images]
         return result
+
+    def _flux2_inputs(self, kwargs: dict[str, Any]) -> None:
+        length = self.manifest.flux2_max_sequence_length
+        if length is not None:
+            kwargs.setdefault("max_sequence_length", length)
+        native = self.manifest.native_size
+        if native and kwargs.get("image"):
+            kwargs["image"] = [square_on_white(image, native) for image in kwargs["image"]]
 
 
 def adapt(pipe: Any, source: str) -> Any:
