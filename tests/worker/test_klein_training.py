@@ -1,10 +1,11 @@
 """A klein finetune trained through POST /v1/finetune (issue 19): an embedded worker claims the
 train-klein-4b task, trains on the dev set's klein-4b and stores the LoRA; the finetune turns
 Ready with base_model klein-4b, and its file serves on the klein pipeline (strength 1 changes
-the image, 0 is the base model)."""
+the image, 0 is the base model) and on /v1/flux-2-klein-4b-finetuned by its id at once."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from fluxhost.engine import Engine, Flux2, LoraSpec
 from fluxhost.store.models import Finetune
@@ -64,3 +66,16 @@ def test_a_klein_finetune_trains_on_a_worker_and_serves(
     base = pixels(None)
     assert np.abs(pixels(1.0) - base).mean() > 0.5, "the trained LoRA changes the image"
     assert np.array_equal(pixels(0.0), base)
+
+    # Served at once by its uuid on part A's endpoint, through the same worker.
+    def served(strength: float) -> np.ndarray:
+        r = client.post("/v1/flux-2-klein-4b-finetuned", headers=tenant.headers, json={
+            "prompt": "TOK, a red square", "finetune_id": finetune_id, "width": 64,
+            "height": 64, "seed": 5, "finetune_strength": strength, "output_format": "png"})
+        assert r.status_code == 200, r.text
+        done = _wait(client, r.json()["id"])
+        assert done["status"] == "Ready", done
+        data = client.get(done["result"]["sample"]).content
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+
+    assert np.abs(served(1.0) - served(0.0)).mean() > 0.5
