@@ -9,6 +9,7 @@ from fluxhost.engine.encode import CONTENT_TYPES, encode_image
 from fluxhost.engine.engine import Engine
 from fluxhost.engine.hf import drop_torchvision_fallback_warnings
 from fluxhost.engine.modelset import DEV_MODEL_WARNING
+from fluxhost.engine.notices import drop_quantization_notices
 from fluxhost.engine.types import (
     Control,
     EngineError,
@@ -25,8 +26,10 @@ from fluxhost.engine.types import (
 )
 
 # Every path that loads a model imports this package first (the engine, the dev model set, the
-# trainer): the place to drop transformers' torchvision notices before any load prints them.
+# trainer): the place to drop transformers' torchvision notices before any load prints them,
+# and torchao's import notices (fluxhost.engine.notices).
 drop_torchvision_fallback_warnings()
+drop_quantization_notices()
 
 __all__ = [
     "CONTENT_TYPES",
