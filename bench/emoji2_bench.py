@@ -1,6 +1,7 @@
 """The emoji2 (FLUX.2 [klein]-architecture) demo's measures on a training checkpoint.
 
     nice -n 19 .venv/bin/python bench/emoji2_bench.py --work ../emoji2-train [--limit 64]
+    nice -n 19 .venv/bin/python bench/emoji2_bench.py --model models/emoji64   # shipped
 
 Prints JSON: held-out combination top-1/top-5/median rank against the shuffled-prompt and noise
 baselines, edit success on held-out pairs, seed diversity and seconds per 64x64 image (see
@@ -16,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from fluxhost.training.emoji import common
 from fluxhost.training.emoji2 import bench, data, transformer
 
 DIVERSITY_PROMPTS = ["apple", "heart", "rocket", "book", "red apple", "blue heart"]
@@ -23,7 +25,9 @@ DIVERSITY_PROMPTS = ["apple", "heart", "rocket", "book", "red apple", "blue hear
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--work", type=Path, required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--work", type=Path, help="a training work directory (latest EMA)")
+    where.add_argument("--model", type=Path, help="an exported set (its klein folder)")
     parser.add_argument("--limit", type=int, help="held-out combinations used (default all)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=4.0)
@@ -32,17 +36,25 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    pipe = transformer.pipeline(args.work)
+    if args.work is not None:
+        pipe = transformer.pipeline(args.work)
+        evaluation = bench.EvalSet.from_data(data.load(args.work))
+        step = common.require_checkpoint(args.work, "transformer")["step"]
+    else:
+        from diffusers import Flux2KleinPipeline
+
+        pipe = Flux2KleinPipeline.from_pretrained(args.model / "klein", dtype=torch.float32,
+                                                  local_files_only=True)
+        evaluation = bench.EvalSet.load(args.model / bench.EVAL_FILE)
+        step = json.loads((args.model / "fluxhost-model.json").read_text())[
+            "klein_transformer_step"]
     pipe.set_progress_bar_config(disable=True)
-    d = data.load(args.work)
     s = bench.Settings(steps=args.steps, guidance=args.guidance, limit=args.limit)
-    prompts = [p for p in DIVERSITY_PROMPTS if p.split()[-1] in d.objects]
     result = {
-        "step": int(torch.load(args.work / "transformer" / "latest.pt",
-                               weights_only=False)["step"]),
-        "adherence": bench.adherence(pipe, d, s),
-        "edits": bench.edits(pipe, d, s),
-        "diversity": bench.diversity(pipe, prompts, s),
+        "step": int(step),
+        "adherence": bench.adherence(pipe, evaluation, s),
+        "edits": bench.edits(pipe, evaluation, s),
+        "diversity": bench.diversity(pipe, DIVERSITY_PROMPTS, s),
         "seconds_per_image": bench.seconds_per_image(pipe, s),
     }
     print(json.dumps(result, indent=1))

@@ -134,12 +134,14 @@ def test_bench_measures_run_on_a_checkpoint(work: Path) -> None:
     pipe: Any = transformer.pipeline(work)
     pipe.set_progress_bar_config(disable=True)
     d = data.load(work)
+    evaluation = bench.EvalSet.from_data(d)
+    assert len(evaluation.pairs) == int(d.heldout.sum()) == len(evaluation.sources)
     s = bench.Settings(steps=2, limit=2)
-    found = bench.adherence(pipe, d, s)
+    found = bench.adherence(pipe, evaluation, s)
     assert set(found) == {"heldout", "shuffled", "noise"}
     assert all(1 <= v["median_rank"] <= d.bank.shape[0] * d.bank.shape[1]
                for v in found.values())
-    assert 0.0 <= bench.edits(pipe, d, s)["success"] <= 1.0
+    assert 0.0 <= bench.edits(pipe, evaluation, s)["success"] <= 1.0
     spread = bench.diversity(pipe, ["apple", "red apple"], s, seeds=2)
     assert spread["between_seeds"] > 0 and spread["between_prompts"] > 0
 
@@ -148,13 +150,15 @@ def test_export_loads_offline_as_a_klein_folder(work: Path, tmp_path: Path) -> N
     import torch
     from diffusers import Flux2KleinPipeline
 
-    from fluxhost.training.emoji2 import encoders, export
+    from fluxhost.training.emoji2 import bench, encoders, export
 
     folder = export.export(work, tmp_path)
     manifest = json.loads((tmp_path / export.MANIFEST).read_text())
     step = common.require_checkpoint(work, "transformer")["step"]
     assert manifest["kinds"] == ["klein"] and manifest["klein_transformer_step"] == step
     assert manifest["flux2_max_sequence_length"] == encoders.TEXT_TOKENS
+    saved = bench.EvalSet.load(tmp_path / bench.EVAL_FILE)
+    assert saved.captions == bench.EvalSet.from_data(data.load(work)).captions
     index = json.loads((folder / "model_index.json").read_text())
     assert index["_class_name"] == "Flux2KleinPipeline" and index["is_distilled"] is False
     pipe: Any = Flux2KleinPipeline.from_pretrained(folder, dtype=torch.float32,

@@ -10,18 +10,61 @@
 - Seed diversity: for P prompts x S seeds, the mean absolute pixel difference (0..255) between
   two seeds of one prompt, and between two prompts at one seed; their ratio.
 - Seconds per image at 64x64 (the run's wall time over images drawn).
+
+The measures read an `EvalSet`: the 16x16 thumbnails of every bank image (uint8) and, per
+held-out combination, its caption and the 64x64 reference an edit starts from. Export saves it
+beside the weights (EVAL_FILE, ~1 MB), so the bench and the tests run on shipped weights without
+the work directory or the font.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fluxhost.training.emoji.adherence import derangement, summary, thumbnails
 from fluxhost.training.emoji2 import colours, data, encoders
+
+EVAL_FILE = Path("eval") / "klein.npz"
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    thumbs: np.ndarray  # (objects * colours) x 768 uint8, bank image o * colours + c
+    colours: int
+    pairs: list[tuple[int, int]]  # held-out (object, colour)
+    captions: list[str]  # composed caption of each pair
+    sources: np.ndarray  # pairs x 64 x 64 x 3 uint8: the object in a training colour
+
+    @classmethod
+    def from_data(cls, d: data.Data) -> EvalSet:
+        pairs = [(int(o), int(c)) for o, c in zip(*np.nonzero(d.heldout), strict=True)]
+        sources = []
+        for o, b in pairs:
+            a = next(a for a in range(d.heldout.shape[1]) if not d.heldout[o, a] and a != b)
+            sources.append(d.bank[o, a])
+        flat = d.bank.reshape(-1, *d.bank.shape[2:])
+        return cls(np.round(thumbnails(flat) * 255).astype(np.uint8), d.heldout.shape[1],
+                   pairs, [d.captions[o][c] for o, c in pairs], np.stack(sources))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, thumbs=self.thumbs, sources=self.sources,
+                            meta=json.dumps({"colours": self.colours, "pairs": self.pairs,
+                                             "captions": self.captions}))
+
+    @classmethod
+    def load(cls, path: Path) -> EvalSet:
+        saved = np.load(path)
+        meta = json.loads(str(saved["meta"]))
+        return cls(saved["thumbs"], int(meta["colours"]),
+                   [(int(o), int(c)) for o, c in meta["pairs"]], list(meta["captions"]),
+                   saved["sources"])
 
 
 @dataclass
@@ -47,41 +90,31 @@ def draw(pipe: Any, prompts: list[str], s: Settings, seed: int,
     return np.stack(out)
 
 
-def ranks(generated: np.ndarray, targets: list[int], bank: np.ndarray) -> np.ndarray:
-    feats, ref = thumbnails(generated), thumbnails(bank)
+def ranks(generated: np.ndarray, targets: list[int], thumbs: np.ndarray) -> np.ndarray:
+    feats, ref = thumbnails(generated), thumbs.astype(np.float32) / 255.0
     dist = np.linalg.norm(feats[:, None, :] - ref[None, :, :], axis=2)
     own = dist[np.arange(len(targets)), targets]
     return 1 + (dist < own[:, None]).sum(axis=1)
 
 
-def heldout_pairs(d: data.Data, limit: int | None) -> list[tuple[int, int]]:
-    pairs = [(int(o), int(c)) for o, c in zip(*np.nonzero(d.heldout), strict=True)]
-    return pairs if limit is None else pairs[:limit]
-
-
-def adherence(pipe: Any, d: data.Data, s: Settings) -> dict[str, dict[str, float]]:
-    pairs = heldout_pairs(d, s.limit)
-    n_col = d.heldout.shape[1]
-    flat = d.bank.reshape(-1, *d.bank.shape[2:])
-    targets = [o * n_col + c for o, c in pairs]
-    images = draw(pipe, [d.captions[o][c] for o, c in pairs], s, s.seed)
+def adherence(pipe: Any, e: EvalSet, s: Settings) -> dict[str, dict[str, float]]:
+    n = len(e.pairs) if s.limit is None else s.limit
+    targets = [o * e.colours + c for o, c in e.pairs[:n]]
+    images = draw(pipe, e.captions[:n], s, s.seed)
     noise = np.random.default_rng(s.seed).integers(0, 256, images.shape, dtype=np.uint8)
     shuffled = [targets[i] for i in derangement(len(targets), s.seed)]
-    return {"heldout": summary(ranks(images, targets, flat)),
-            "shuffled": summary(ranks(images, shuffled, flat)),
-            "noise": summary(ranks(noise, targets, flat))}
+    return {"heldout": summary(ranks(images, targets, e.thumbs)),
+            "shuffled": summary(ranks(images, shuffled, e.thumbs)),
+            "noise": summary(ranks(noise, targets, e.thumbs))}
 
 
-def edits(pipe: Any, d: data.Data, s: Settings) -> dict[str, float]:
+def edits(pipe: Any, e: EvalSet, s: Settings) -> dict[str, float]:
     from PIL import Image
 
-    pairs = heldout_pairs(d, s.limit)
-    refs, prompts, wanted = [], [], []
-    for o, b in pairs:
-        sources = [a for a in range(d.heldout.shape[1]) if not d.heldout[o, a] and a != b]
-        refs.append([Image.fromarray(d.bank[o, sources[0]])])
-        prompts.append(data.RECOLOUR.format(colour=data.COLOUR_NAMES[b]))
-        wanted.append(data.COLOUR_NAMES[b])
+    n = len(e.pairs) if s.limit is None else s.limit
+    wanted = [data.COLOUR_NAMES[c] for _, c in e.pairs[:n]]
+    refs = [[Image.fromarray(source)] for source in e.sources[:n]]
+    prompts = [data.RECOLOUR.format(colour=colour) for colour in wanted]
     images = draw(pipe, prompts, s, s.seed, refs)
     hits = [colours.dominant(image)[0] == colour
             for image, colour in zip(images, wanted, strict=True)]

@@ -5,8 +5,10 @@ false, scheduler, tokenizer, text encoder, VAE, transformer), float16 safetensor
 weights. The set's manifest (OUT/fluxhost-model.json, which fluxhost.engine.demo reads for every
 folder of the set) gains "klein" in its kinds, the transformer step, and the prompt length the
 pipeline must be called with (`flux2_max_sequence_length`: the pipeline's default pads to 512
-tokens, which the model never saw). float16 is checked as in gen 1: the PSNR between images of
-the float32 pipeline and of the float16 files loaded back as float32 is printed.
+tokens, which the model never saw). OUT/eval/klein.npz is the bench's evaluation set
+(bench.EvalSet: bank thumbnails, held-out pairs and their edit references). float16 is checked
+as in gen 1: the PSNR between images of the float32 pipeline and of the float16 files loaded
+back as float32 is printed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxhost.training.emoji import common
-from fluxhost.training.emoji2 import encoders, transformer
+from fluxhost.training.emoji2 import bench, data, encoders, transformer
 
 MANIFEST = "fluxhost-model.json"
 FOLDER = "klein"
@@ -63,6 +65,7 @@ def export(work: Path, out: Path) -> Path:
     back.set_progress_bar_config(disable=True)
     step = int(common.require_checkpoint(work, "transformer")["step"])
     update_manifest(out, step)
+    bench.EvalSet.from_data(data.load(work)).save(out / bench.EVAL_FILE)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"export: {target} ({size / 1e6:.1f} MB), transformer step {step}, float16 vs "
           f"float32 {psnr(images(pipe), images(back)):.1f} dB PSNR", flush=True)
