@@ -38,7 +38,9 @@ def test_the_default_endpoint_kinds() -> None:
     assert kinds == {"flux-2-pro": "flux2-dev", "flux-2-pro-preview": "flux2-dev",
                      "flux-2-max": "flux2-dev", "flux-2-flex": "flux2-dev",
                      "flux-2-klein-4b": "klein-4b", "flux-2-klein-9b": "klein-9b",
-                     "flux-2-klein-9b-preview": "klein-9b-kv"}
+                     "flux-2-klein-9b-preview": "klein-9b-kv",
+                     "flux-2-klein-4b-finetuned": "klein-4b",
+                     "flux-2-klein-9b-finetuned": "klein-9b"}
     for name in FLUX2_ENDPOINTS:  # any FLUX.2 pipeline serves any FLUX.2 endpoint
         assert catalog.get(name).pipelines == FLUX2_PIPELINES
 
