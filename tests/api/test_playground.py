@@ -46,11 +46,14 @@ def test_root_serves_the_playground_under_a_strict_policy(client: TestClient) ->
     assert "<title>fluxhost playground</title>" in r.text
 
 
-def test_the_page_states_the_servers_body_limit(client: TestClient, settings: Settings) -> None:
+def test_the_page_states_the_servers_size_limits(client: TestClient, settings: Settings) -> None:
     html = client.get("/").text
     limit = settings.max_body_bytes
     assert f'name="fluxhost-max-body-bytes" content="{limit}"' in html
     assert "%MAX_BODY_BYTES%" not in html
+    lora_limit = settings.lora_upload_max_mb * 1024 * 1024  # the LoRA upload's own bound
+    assert f'name="fluxhost-lora-upload-max-bytes" content="{lora_limit}"' in html
+    assert "%LORA_UPLOAD_MAX_BYTES%" not in html
 
 
 def test_every_reference_is_relative_and_served(client: TestClient) -> None:

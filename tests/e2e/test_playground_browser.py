@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from PIL import Image
@@ -305,7 +306,8 @@ def test_flux2_klein_with_two_references(deployment: Deployment, browser: Browse
     page = open_playground(browser, deployment)
     flux2 = page.eval_on_selector_all(
         'optgroup[label^="FLUX.2"] option:not([disabled])', "os => os.map(o => o.value)")
-    assert flux2 == [e.path for e in catalog.ENDPOINTS if e.name.startswith("flux-2-")]
+    assert flux2 == [e.path for e in catalog.ENDPOINTS
+                     if e.name.startswith("flux-2-") and not e.name.endswith("-finetuned")]
     page.select_option("#endpoint", "/v1/flux-2-klein-4b")
     refs = page.locator('[data-field="input_image"]')
     expect(refs).to_contain_text("Reference images")
@@ -495,3 +497,91 @@ def test_zip_writer_output_is_a_valid_zip(deployment: Deployment, browser: Brows
     assert archive.read("a.txt") == b"hello"
     assert archive.read("dir/naïve ß.bin") == bytes((i * 7919) % 251 for i in range(300000))
     assert archive.getinfo("dir/naïve ß.bin").date_time == (2024, 2, 29, 13, 45, 58)
+
+
+def test_klein_lora_upload_list_generate_delete(deployment: Deployment, browser: Browser,
+                                                tmp_path: Path, dev_model_dir: Path) -> None:
+    """Bring a LoRA: the bases this server serves, the name rule hinted, a file that is not
+    safetensors and a taken name refused with the server's words next to the form; a kohya
+    LoRA sent as the raw body, listed by its name beside the FLUX.1 finetune, offered on
+    flux-2-klein-4b-finetuned only, generated with, deleted."""
+    from playwright.sync_api import expect
+
+    from fluxhost.engine.families.flux2.dev_loras import write_layout_lora
+
+    lora = write_layout_lora(dev_model_dir / "klein-4b", tmp_path / "pg.safetensors", "kohya",
+                             seed=11)
+    page = open_playground(browser, deployment)
+    page.click("#tab-finetunes")
+    bases = page.eval_on_selector_all("#lora-base option:not([disabled])",
+                                      "os => os.map(o => o.value)")
+    assert bases == ["klein-4b", "klein-9b"]  # the dev set serves both
+    expect(page.locator("#lora-base")).to_have_value("klein-4b")
+    page.fill("#lora-name", "Not OK")
+    expect(page.locator("#lora-name-hint")).to_contain_text("The server will refuse this name")
+    page.fill("#lora-name", "pg-style")
+    expect(page.locator("#lora-name-hint")).not_to_contain_text("refuse")
+
+    bad = tmp_path / "notes.safetensors"
+    bad.write_text("these are notes, not a LoRA")
+    page.set_input_files("#lora-file", str(bad))
+    page.click("#lora-submit")
+    status = page.locator("#lora-status")
+    expect(status).to_contain_text("The server refused the LoRA: 422: LoRA refused for klein-4b: "
+                                   "not a safetensors file")
+    expect(page.locator("#lora-file-error")).to_contain_text("not a safetensors file")
+    shot(page, "17-lora-refused")
+
+    page.set_input_files("#lora-file", str(lora))
+    page.fill("#lora-trigger_word", "in pg style")
+    page.fill("#lora-comment", "playground lora")
+    with page.expect_request(lambda r: "/v1/fluxhost/finetunes/upload?" in r.url) as sent:
+        page.click("#lora-submit")
+    req = sent.value
+    assert req.headers["content-type"] == "application/octet-stream"
+    assert req.post_data_buffer == lora.read_bytes()
+    assert "x-key" in req.headers and "cookie" not in req.headers
+    query = dict(parse_qsl(urlsplit(req.url).query))
+    assert query == {"name": "pg-style", "base": "klein-4b", "trigger_word": "in pg style",
+                     "comment": "playground lora"}
+    expect(status).to_contain_text("Uploaded: pg-style (kohya keys", timeout=GENERATE_TIMEOUT_MS)
+    expect(status).to_contain_text("/v1/flux-2-klein-4b-finetuned")
+    expect(page.locator("#lora-file-error")).to_be_hidden()
+    row = page.locator('tr[data-finetune="pg-style"]')
+    for text in ("playground lora", "in pg style", "FLUX.2 [klein-4b]", "Ready"):
+        expect(row).to_contain_text(text)
+    expect(page.locator(f'tr[data-finetune="{deployment.finetune_id}"]')).to_contain_text("FLUX.1")
+    shot(page, "18-lora-listed")
+
+    page.set_input_files("#lora-file", str(lora))  # the same name again: 409, under the name
+    page.fill("#lora-name", "pg-style")
+    page.click("#lora-submit")
+    expect(status).to_contain_text("409: this key already has a finetune named 'pg-style'")
+    expect(page.locator("#lora-name-error")).to_contain_text("already has a finetune")
+
+    page.click("#tab-generate")
+    page.select_option("#endpoint", "/v1/flux-2-klein-9b-finetuned")  # not its base
+    expect(page.locator("#gen-finetune_id option")).to_have_text(
+        ["No FLUX.2 [klein-9b] LoRA yet: bring one on the Finetunes tab"])
+    page.select_option("#endpoint", "/v1/flux-pro-finetuned")  # FLUX.1: not offered either
+    expect(page.locator('#gen-finetune_id option[value="pg-style"]')).to_have_count(0)
+    page.select_option("#endpoint", "/v1/flux-2-klein-4b-finetuned")
+    select = page.locator("#gen-finetune_id")
+    expect(select.locator('option[value="pg-style"]')).to_have_text("pg-style (in pg style)")
+    expect(select.locator(f'option[value="{deployment.finetune_id}"]')).to_have_count(0)
+    expect(select).to_have_value("")  # offered, not chosen
+    expect(page.locator("#gen-finetune_strength")).to_have_value("1")
+    body = generate(page, "/v1/flux-2-klein-4b-finetuned",
+                    {"prompt": "a lighthouse in pg style", "width": "64", "height": "64"},
+                    finetune="pg-style")
+    assert body["finetune_id"] == "pg-style" and body["finetune_strength"] == 1
+    assert assert_image_shown(page, deployment) == (64, 64)
+    shot(page, "19-lora-generated")
+
+    page.click("#tab-finetunes")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button", has_text="Delete").click()
+    expect(row).to_have_count(0)
+    expect(page.locator("#finetune-status")).to_contain_text("Deleted finetune pg-style")
+    listed = deployment.client.get("/v1/my_finetunes", headers=deployment.headers).json()
+    assert "pg-style" not in listed["finetunes"]

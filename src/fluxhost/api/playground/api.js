@@ -48,19 +48,21 @@ function sameOrigin(url) {
 }
 
 /**
- * One call; resolves to {status, data} for a 2xx (and for the statuses in `accept`), throws an
- * ApiError with the server's `detail` for any other answer.
+ * One call with a JSON `body` or a Blob as raw `bytes`; resolves to {status, data} for a 2xx
+ * (and for the statuses in `accept`), throws an ApiError with the server's `detail` for any
+ * other answer.
  */
-export async function request(method, url, { body, accept = [] } = {}) {
+export async function request(method, url, { body, bytes, accept = [] } = {}) {
   const headers = { accept: "application/json" };
   const key = getKey();
   if (key && sameOrigin(url)) headers["x-key"] = key;
   if (body !== undefined) headers["content-type"] = "application/json";
+  if (bytes !== undefined) headers["content-type"] = "application/octet-stream";
   let response;
   try {
     response = await fetch(url, {
       method, headers, cache: "no-store", credentials: "omit",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: bytes !== undefined ? bytes : body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
     throw new ApiError(0, `the server did not answer (${err.message})`);
@@ -80,6 +82,9 @@ export async function request(method, url, { body, accept = [] } = {}) {
 
 export const get = (path, opts) => request("GET", apiUrl(path), opts);
 export const post = (path, body, opts) => request("POST", apiUrl(path), { ...opts, body });
+/** POST with a file (a Blob) as the raw body, as the LoRA upload route takes it. */
+export const postBytes = (path, blob, opts) => request("POST", apiUrl(path),
+                                                       { ...opts, bytes: blob });
 
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {

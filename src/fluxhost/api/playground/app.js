@@ -1,9 +1,12 @@
-// The playground's entry: the key, the model-set banner, the tabs, and the two panels, all from
+// The playground's entry: the key, the model-set banner, the tabs, the two panels and the LoRA
+// upload form, all from
 // what this server itself says (/health, /ready, /openapi.json).
 
 import { get, getKey, setKey } from "./api.js";
 import { FinetunesPanel } from "./finetunes.js";
 import { GeneratePanel } from "./generate.js";
+import { LoraForm } from "./loras.js";
+import { generationOperations } from "./schema.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -55,6 +58,7 @@ async function start() {
   const finetunes = new FinetunesPanel(doc, {
     onChange: (list, none) => generate.setFinetunes(list, none),
   });
+  new LoraForm(generationOperations(doc), ready, { onUploaded: () => finetunes.load() });
 
   const useKey = () => {
     setKey(keyInput.value.trim());

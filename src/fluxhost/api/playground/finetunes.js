@@ -1,5 +1,6 @@
 // The Finetunes tab: upload a ZIP or a folder of images (zipped here, store-only), watch the
-// training, list the key's finetunes with their details, delete one.
+// training, list the key's finetunes (FLUX.1 ones and FLUX.2 [klein] LoRAs, uploaded by
+// loras.js or trained) with their details, delete one.
 
 import { ApiError, get, pollTask, post } from "./api.js";
 import { SchemaForm } from "./form.js";
@@ -90,6 +91,16 @@ function datasetControl(f, id) {
   return { element, input: zipInput, value };
 }
 
+/** A finetune as the Generate tab offers it: an uploaded LoRA by its name (what its endpoint
+ * takes), a trained finetune by its comment and the start of its id. */
+function label(id, details) {
+  const trigger = `(${details.trigger_word || "?"})`;
+  const named = details.id && details.id !== id;
+  const text = named ? `${id} ${trigger}`
+    : `${details.finetune_comment || id} ${trigger}, ${id.slice(0, 8)}`;
+  return text + (details.status === "Ready" ? "" : `, ${details.status}`);
+}
+
 export class FinetunesPanel {
   constructor(doc, { onChange }) {
     this.onChange = onChange;
@@ -168,9 +179,8 @@ export class FinetunesPanel {
     table.replaceChildren(...rows.map((row) => this.row(row)));
     for (const row of rows) if (row.details.status === "Pending") this.watch(row.id);
     this.onChange(rows.map(({ id, details }) => ({
-      id, usable: details.status === "Ready",
-      label: `${details.finetune_comment || id} (${details.trigger_word || "?"}), ${id.slice(0, 8)}`
-        + (details.status === "Ready" ? "" : `, ${details.status}`),
+      id, usable: details.status === "Ready", base: details.base_model ?? null,
+      label: label(id, details),
     })), "No finetunes yet: train one on the Finetunes tab");
   }
 
@@ -183,6 +193,7 @@ export class FinetunesPanel {
     const tr = el("tr", { "data-finetune": id },
       el("td", { text: details.finetune_comment || "" }),
       el("td", { text: details.trigger_word || "" }),
+      el("td", { text: details.base_model ? `FLUX.2 [${details.base_model}]` : "FLUX.1" }),
       el("td", { class: "training" }, el("span", { text: details.status || "" }), progress),
       el("td", { text: details.timestamp ? new Date(details.timestamp).toLocaleString() : "" }),
       el("td", {}, el("code", { text: id }), more),

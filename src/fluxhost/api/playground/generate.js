@@ -4,7 +4,7 @@
 import { ApiError, pollTask, post } from "./api.js";
 import { SchemaForm } from "./form.js";
 import { el } from "./images.js";
-import { bodySchema, fieldsOf, generationOperations } from "./schema.js";
+import { bodySchema, fieldsOf, finetuneBase, generationOperations } from "./schema.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -73,9 +73,9 @@ export class GeneratePanel {
     this.shown = path;
     $("endpoint-summary").textContent = this.summaries[path] || "";
     const schema = bodySchema(this.doc, path);
+    const [finetunes, none] = this.finetunesFor(path);
     this.form = new SchemaForm($("generate-fields"), schema ? fieldsOf(this.doc, schema) : [], {
-      prefix: "gen", finetunes: this.finetunes, noFinetunes: this.noFinetunes,
-      notes: FIELD_NOTES[this.modelSet] || {},
+      prefix: "gen", finetunes, noFinetunes: none, notes: FIELD_NOTES[this.modelSet] || {},
     });
     const prompt = this.form.controls.get("prompt")?.input;
     if (prompt && this.modelSet === "emoji64" && prompt.value === "") prompt.value = DEMO_PROMPT;
@@ -85,7 +85,17 @@ export class GeneratePanel {
   setFinetunes(finetunes, none) {
     this.finetunes = finetunes;
     this.noFinetunes = none;
-    this.form?.setFinetunes(finetunes, none);
+    this.form?.setFinetunes(...this.finetunesFor(this.shown));
+  }
+
+  /** The finetunes `path` takes (a FLUX.2 [klein] endpoint its base's LoRAs, a FLUX.1 one
+   * FLUX.1's; the server refuses the others) and what to say when there are none. */
+  finetunesFor(path) {
+    const base = finetuneBase(path || "");
+    const list = this.finetunes.filter((ft) => (ft.base ?? null) === base);
+    if (list.length || !this.finetunes.length) return [list, this.noFinetunes];
+    return [list, base ? `No FLUX.2 [${base}] LoRA yet: bring one on the Finetunes tab`
+      : "No FLUX.1 finetunes yet: train one on the Finetunes tab"];
   }
 
   setStatus(text, kind = "") {

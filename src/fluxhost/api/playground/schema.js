@@ -45,6 +45,15 @@ export function generationOperations(doc) {
   return ops;
 }
 
+// A FLUX.2 finetuned endpoint's path names the base its LoRAs are uploaded for:
+// /v1/flux-2-klein-4b-finetuned serves LoRAs uploaded with base=klein-4b.
+const FLUX2_FINETUNED = /^\/v1\/flux-2-(.+)-finetuned$/;
+
+/** The base a finetuned endpoint's finetunes are made for ("klein-4b"), or null (FLUX.1). */
+export function finetuneBase(path) {
+  return FLUX2_FINETUNED.exec(path)?.[1] ?? null;
+}
+
 function humanize(name) {
   return name.split("_").map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(" ");
 }

@@ -3,8 +3,9 @@
 
 Every URL in the pages is relative (`playground/app.js`, `openapi.json`, `v1/...`), as in
 routers/docs.py, so the playground works behind a proxy under a path prefix. The one value the
-page cannot learn from the API, the request body limit, is written into index.html here: the
-finetune upload bounds its ZIP by it before sending."""
+page cannot learn from the API, the size limits, are written into index.html here: the finetune
+upload bounds its ZIP by the request body limit, the LoRA upload its file by
+LORA_UPLOAD_MAX_MB, before sending."""
 
 from __future__ import annotations
 
@@ -36,8 +37,10 @@ ASSETS = {
     "zip.js": "text/javascript; charset=utf-8",
     "generate.js": "text/javascript; charset=utf-8",
     "finetunes.js": "text/javascript; charset=utf-8",
+    "loras.js": "text/javascript; charset=utf-8",
 }
 MAX_BODY_MARK = b"%MAX_BODY_BYTES%"
+LORA_MAX_MARK = b"%LORA_UPLOAD_MAX_BYTES%"
 # Self only: no inline script or style, nothing from another origin. Images also from blob:
 # and data:, the URLs a page gives images it holds itself (a picked file's preview, the image
 # a mask is painted on) before anything is uploaded.
@@ -97,7 +100,9 @@ def _load(name: str) -> bytes | None:
 @router.get("/")
 async def index(request: Request) -> Response:
     svc: Services = request.app.state.services
-    body = _read(INDEX).replace(MAX_BODY_MARK, str(svc.settings.max_body_bytes).encode())
+    lora_max = svc.settings.lora_upload_max_mb * 1024 * 1024  # as routers/loras.py counts
+    body = (_read(INDEX).replace(MAX_BODY_MARK, str(svc.settings.max_body_bytes).encode())
+            .replace(LORA_MAX_MARK, str(lora_max).encode()))
     return _serve(request, INDEX, body)
 
 
