@@ -19,6 +19,7 @@ from fluxhost.api.errors import SUBMISSION_REFUSED
 from fluxhost.settings import Settings
 from fluxhost.store.models import Finetune, Task
 from fluxhost.wire.bounds import MAX_COMMENT_CHARS, MAX_TRIGGER_WORD_CHARS, SEED_MAX, SEED_MIN
+from fluxhost.wire.flux2_finetuned import FINETUNE_ID_MAX_CHARS
 from tests.api.test_finetunes import make_zip, png
 from tests.api.test_validation import png_b64
 from tests.conftest import Tenant
@@ -260,40 +261,71 @@ def test_unsendable_webhook_secret_is_422_on_every_endpoint(
 
 # --- ids that cannot exist -------------------------------------------------------------------
 
+# Task ids are uuids only; a finetune_id is a uuid or an uploaded LoRA's per-key name
+# (api.validation.plausible_finetune_ref: [a-z0-9_-]{1,64}), so "nope" and "x" * 37 can name a
+# finetune (and are looked up) but never a task.
 IMPOSSIBLE_IDS = ["x" * 37, "a\0b", "nope", "3F2504E0-4F89-41D3-9A0C-0305E82C3301",
                   "../../etc/passwd", "é"]
+IMPOSSIBLE_REFS = ["x" * 65, "a\0b", "Nope", "a b", "3F2504E0-4F89-41D3-9A0C-0305E82C3301",
+                   "../../etc/passwd", "é"]
+KLEIN = "/v1/flux-2-klein-4b-finetuned"
 
 
 @pytest.fixture
-def no_db_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every id lookup the handlers make fails loudly: a not-found answer came without one."""
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every id lookup the handlers make is recorded and refused: the finetune refs looked up
+    (each misses), and a task lookup fails loudly."""
     from fluxhost.api.routers import finetunes, generate, results
+
+    seen: list[str] = []
+
+    def find(store: Any, ref: str, key_id: int) -> None:
+        seen.append(ref)
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(NOT_A_ROW)
 
-    monkeypatch.setattr(generate, "get_owned_finetune", refuse)
-    monkeypatch.setattr(finetunes, "get_owned_finetune", refuse)
+    monkeypatch.setattr(generate, "find_owned_finetune", find)
+    monkeypatch.setattr(finetunes, "find_owned_finetune", find)
     monkeypatch.setattr(finetunes, "delete_finetune", refuse)
     monkeypatch.setattr(results, "get_task", refuse)
+    return seen
+
+
+def _finetune_refs_not_found(client: TestClient, tenant: Tenant, ref: str) -> None:
+    r = client.get("/v1/finetune_details", params={"finetune_id": ref}, headers=tenant.headers)
+    assert r.status_code == 404 and r.json() == {"detail": f"Finetune not found: {ref}"}
+    if "\0" in ref:
+        return  # a NUL in a body string is a 422 (above)
+    for path, body in ((PRO, {}), (KLEIN, {"prompt": "x"}), ("/v1/delete_finetune", {})):
+        r = client.post(path, headers=tenant.headers, json={"finetune_id": ref, **body})
+        if path == KLEIN and len(ref) > FINETUNE_ID_MAX_CHARS:  # bounded by its schema
+            assert r.status_code == 422 and one_error(r)["loc"] == ["body", "finetune_id"]
+            continue
+        assert r.status_code == 404 and r.json() == {"detail": f"Finetune not found: {ref}"}
 
 
 @pytest.mark.parametrize("bad_id", IMPOSSIBLE_IDS)
-def test_impossible_ids_are_not_found_without_a_query(raw_client: TestClient, tenant: Tenant,
-                                                      no_db_lookups: None, bad_id: str) -> None:
+def test_impossible_task_ids_are_not_found_without_a_query(raw_client: TestClient,
+                                                           lookups: list[str],
+                                                           bad_id: str) -> None:
     r = raw_client.get("/v1/get_result", params={"id": bad_id})
     assert r.status_code == 404 and r.json()["status"] == "Task not found"
     assert r.json()["id"] == bad_id
-    r = raw_client.get("/v1/finetune_details", params={"finetune_id": bad_id},
-                       headers=tenant.headers)
-    assert r.status_code == 404 and r.json() == {"detail": f"Finetune not found: {bad_id}"}
-    if "\0" in bad_id:
-        return  # a NUL in a body string is a 422 (above)
-    r = raw_client.post(PRO, headers=tenant.headers, json={"finetune_id": bad_id})
-    assert r.status_code == 404 and r.json() == {"detail": f"Finetune not found: {bad_id}"}
-    r = raw_client.post("/v1/delete_finetune", headers=tenant.headers,
-                        json={"finetune_id": bad_id})
-    assert r.status_code == 404 and r.json() == {"detail": f"Finetune not found: {bad_id}"}
+
+
+@pytest.mark.parametrize("bad_ref", IMPOSSIBLE_REFS)
+def test_impossible_finetune_refs_are_not_found_without_a_query(
+        raw_client: TestClient, tenant: Tenant, lookups: list[str], bad_ref: str) -> None:
+    _finetune_refs_not_found(raw_client, tenant, bad_ref)
+    assert lookups == []
+
+
+@pytest.mark.parametrize("name", ["nope", "x" * 37, "x" * 64])
+def test_plausible_names_are_looked_up_and_not_found(raw_client: TestClient, tenant: Tenant,
+                                                     lookups: list[str], name: str) -> None:
+    _finetune_refs_not_found(raw_client, tenant, name)
+    assert lookups == [name] * 4
 
 
 # --- no blob outlives a failed insert --------------------------------------------------------
