@@ -43,13 +43,28 @@ def apply(pipe: Any, modes: KindModes) -> None:
     if transformer is None:
         return
     if modes.attention_backend != DEFAULT_BACKEND:
-        transformer.set_attention_backend(modes.attention_backend)
+        set_backend(transformer, modes.attention_backend)
     if modes.compile:
         compile_blocks(transformer)
     if modes.first_block_cache > 0:
         from diffusers import FirstBlockCacheConfig
 
         transformer.enable_cache(FirstBlockCacheConfig(threshold=modes.first_block_cache))
+
+
+def set_backend(model: Any, backend: str) -> None:
+    """Attention `backend` on `model`'s own attention processors, and nowhere else. diffusers'
+    set_attention_backend also makes it the process-wide active backend, which every model
+    whose processors name none runs (all the others: native is never set): one kind's backend
+    became every kind's, and a start-up probe of flex left training's backward on flex, which
+    has none on CPU (NotImplementedError). The process-wide one is put back."""
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    active = _AttentionBackendRegistry._active_backend
+    try:
+        model.set_attention_backend(backend)
+    finally:
+        _AttentionBackendRegistry.set_active_backend(active)
 
 
 def repeated_blocks(transformer: Any) -> list[Any]:
@@ -139,7 +154,7 @@ def backend_problem(backend: str, device: torch.device, dtype: torch.dtype) -> s
         with torch.random.fork_rng(devices=[]):  # its random init leaves the caller's RNG be
             model = probe_model()
         model = model.to(device=device, dtype=dtype)
-        model.set_attention_backend(backend)
+        set_backend(model, backend)
         with torch.no_grad():
             model(**probe_inputs(device, dtype))
     except Exception as exc:  # any failure is the reason; its first line says it
