@@ -21,11 +21,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from fluxhost.api.auth import SECURITY, require_key
+from fluxhost.api.responses import errors
 from fluxhost.api.validation import raise_errors
 from fluxhost.services import Services
 from fluxhost.store.finetunes import NameTaken, count_named_finetunes, create_finetune
 from fluxhost.store.keys import KeyInfo
-from fluxhost.wire import bounds
+from fluxhost.wire import ErrorDetail, bounds
 from fluxhost.wire.flux2_finetuned import KLEIN_BASES, FinetuneUploaded, name_problem
 
 UPLOAD_PATH = "/v1/fluxhost/finetunes/upload"
@@ -37,6 +38,26 @@ log = logging.getLogger(__name__)
 # Keys with an upload in progress in this process: one at a time per key, so a key cannot
 # hold many times the size cap of disk and conversion memory at once.
 _uploading: set[int] = set()
+
+
+def _answer(description: str) -> dict[str, Any]:
+    return {"model": ErrorDetail, "description": description}
+
+
+# Every status the route answers, documented: the key's 403 and the store's 400/503 as on every
+# route; a parameter's 422 in the pydantic shape (by loc), the file's 422 a message.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **errors(400, 403, 503),
+    409: _answer("This key already has a finetune of that name"),
+    413: _answer("The file is over LORA_UPLOAD_MAX_MB"),
+    422: {"description": "A parameter refused (by loc), or the file refused (the message "
+          "names the problem)", "content": {"application/json": {"schema": {"anyOf": [
+              {"$ref": "#/components/schemas/HTTPValidationError"},
+              {"$ref": "#/components/schemas/ErrorDetail"}]}}}},
+    429: _answer("The key's LoRA limit (MAX_LORAS_PER_KEY), or another upload of the key in "
+                 "progress"),
+    501: _answer("The base is not served here (no model for its kind)"),
+}
 
 
 def _query_error(name: str, msg: str, value: Any) -> dict[str, Any]:
@@ -71,8 +92,7 @@ def _check_query(name: str, base: str, trigger_word: str | None, comment: str) -
              openapi_extra={"security": SECURITY, "requestBody": {"required": True, "content": {
                  "application/octet-stream": {"schema": {"type": "string",
                                                          "format": "binary"}}}}},
-             responses={409: {"description": "Name taken"}, 413: {"description": "Too large"},
-                        429: {"description": "Too many LoRAs or uploads"}})
+             responses=RESPONSES)
 async def upload(request: Request, name: str, base: str, trigger_word: str | None = None,
                  comment: str = "") -> FinetuneUploaded:
     key = await require_key(request)
