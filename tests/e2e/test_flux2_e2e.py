@@ -1,4 +1,5 @@
-"""The seven FLUX.2 endpoints end to end over real HTTP (issue 18): a real `fluxhost serve` with
+"""The nine FLUX.2 endpoints end to end over real HTTP (issue 18; the two klein -finetuned ones
+of issue 19 with a LoRA uploaded for each base): a real `fluxhost serve` with
 an embedded worker on the dev model set (tiny random FLUX.2 pipelines: the images are noise, so
 the tests check statuses, sizes, formats and that inputs change pixels, never content), driven
 as a client drives it: submit, poll get_result to Ready, download the image; the references,
@@ -75,9 +76,28 @@ def server(tmp_path_factory: pytest.TempPathFactory, dev_model_dir: Path) -> Ite
     key = node.cli("keys", "create", "flux2")
     node.serve(workers=1)
     client = httpx.Client(base_url=node.url, headers={"x-key": key}, timeout=30)
+    for base, name in LORAS.items():
+        upload_lora(client, dev_model_dir, base, name,
+                    tmp_path_factory.mktemp("loras") / f"{name}.safetensors")
     yield Server(node, client, key)
     client.close()
     node.stop_all()
+
+
+# The LoRA uploaded for each klein base: the finetune_id of its -finetuned endpoint.
+LORAS = {"klein-4b": "e2e-4b", "klein-9b": "e2e-9b"}
+
+
+def upload_lora(client: httpx.Client, dev_model_dir: Path, base: str, name: str,
+                file: Path) -> None:
+    """A random LoRA for `base`'s dev transformer, uploaded under `name` as a client does."""
+    from fluxhost.engine.families.flux2.dev_loras import write_layout_lora
+
+    write_layout_lora(dev_model_dir / base, file, "ai-toolkit", seed=len(name))
+    r = client.post("/v1/fluxhost/finetunes/upload", params={"name": name, "base": base},
+                    content=file.read_bytes(),
+                    headers={"content-type": "application/octet-stream"}, timeout=300)
+    assert r.status_code == 200, r.text
 
 
 def png(size: tuple[int, int], seed: int) -> str:
@@ -108,11 +128,16 @@ CASES: dict[str, tuple[dict[str, Any], tuple[int, int], str]] = {
                         "PNG"),
     "flux-2-klein-9b-preview": ({"input_image": png((96, 64), 6), "height": 128}, (192, 128),
                                 "JPEG"),
+    "flux-2-klein-4b-finetuned": ({"finetune_id": LORAS["klein-4b"], "finetune_strength": 1.5,
+                                   "width": 96, "height": 64}, (96, 64), "JPEG"),
+    "flux-2-klein-9b-finetuned": ({"finetune_id": LORAS["klein-9b"],
+                                   "input_image": png((64, 96), 14), "output_format": "png"},
+                                  (64, 96), "PNG"),
 }
 
 
 def test_the_cases_cover_every_flux2_endpoint() -> None:
-    assert sorted(CASES) == sorted(e.name for e in FLUX2) and len(CASES) == 7
+    assert sorted(CASES) == sorted(e.name for e in FLUX2) and len(CASES) == 9
 
 
 def test_every_endpoint_ready_with_an_image_of_the_announced_size(server: Server) -> None:
@@ -239,6 +264,8 @@ def test_get_result_and_a_signed_webhook(server: Server) -> None:
 # The smallest body of each endpoint, for the usage and metrics test (64 x 64).
 TINY: dict[str, dict[str, Any]] = {e.name: {"width": 64, "height": 64} for e in FLUX2}
 TINY["flux-2-flex"].update(steps=2, prompt_upsampling=False)
+for _base, _name in LORAS.items():
+    TINY[f"flux-2-{_base}-finetuned"]["finetune_id"] = _name
 
 
 def test_usage_and_metrics_count_the_flux2_endpoints(server: Server) -> None:
