@@ -11,8 +11,11 @@ carry a documented status code and content type, match the documented schema for
 and an operation documented with the APIKeyHeader scheme must refuse a request without the key.
 
 Requests carry a real key (`x-key`, through the APIKeyHeader scheme) and, about half the time,
-the finetune that key owns, a decodable image in the image fields and a valid training ZIP in
-`file_data`: so submits get past validation and the ownership 404, down to the database write.
+the finetune that key owns (on the klein -finetuned endpoints, the klein LoRA it uploaded for
+that base), a decodable image in the image fields and a valid training ZIP in `file_data`: so
+submits get past validation and the ownership 404, down to the database write. The LoRA upload
+(a raw .safetensors body) gets a klein-4b LoRA as its body, a free name and a klein base about
+half the time each.
 String and integer values are drawn now and then from a dictionary of awkward ones (NUL,
 over-long strings, integers beyond 64 bits): the inputs that make a database, not
 the validation, answer.
@@ -47,7 +50,9 @@ import schemathesis
 from schemathesis.core.result import Ok
 from schemathesis.engine import Status, events, from_schema
 
+from fluxhost.api.routers.loras import UPLOAD_PATH
 from fluxhost.catalog import FLUX2_IMAGE_FIELDS
+from fluxhost.wire.flux2_finetuned import KLEIN_BASES
 from tests.e2e.conftest import provision
 from tests.e2e.harness import Node
 
@@ -73,6 +78,7 @@ CHECKS = [
 # 10,000 characters: past PostgreSQL's btree entry limit (~2.7 kB), within uvicorn's request line.
 AWKWARD_STRINGS = ["\x00", "a\x00b", "x" * 10_000, "é" * 300, "%00", "../../etc"]
 AWKWARD_INTEGERS = [2**31, 2**32, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**30]
+UPLOAD_NAME = "fuzz-upload"
 
 
 @dataclass
@@ -84,6 +90,10 @@ class Live:
     # Finetunes of the same key that delete_finetune is given instead of `finetune_id`, which
     # must live through the whole run for the submits to reach past their 404.
     doomed: list[str] = field(default_factory=list)
+    # klein base -> the name of the LoRA the key uploaded for it (its -finetuned endpoint's
+    # finetune_id), and the raw klein-4b LoRA the upload operation is given.
+    loras: dict[str, str] = field(default_factory=dict)
+    lora_file: bytes = b""
 
     @property
     def url(self) -> str:
@@ -97,6 +107,24 @@ def _png_b64(mode: str) -> str:
     color = (200, 30, 30, 128) if mode == "RGBA" else (200, 30, 30)
     Image.new(mode, (64, 64), color).save(buf, "PNG")
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def _upload_loras(node: Node, key: str, dev_model_dir: Path,
+                  folder: Path) -> tuple[dict[str, str], bytes]:
+    """A LoRA per klein base uploaded for the key (as a client uploads: raw body, name and base
+    in the query); the base -> name map and the klein-4b file's bytes."""
+    from fluxhost.engine.families.flux2.dev_loras import write_layout_lora
+
+    names: dict[str, str] = {}
+    for base in KLEIN_BASES:
+        file = write_layout_lora(dev_model_dir / base, folder / f"{base}.safetensors",
+                                 "ai-toolkit", seed=len(names))
+        names[base] = f"fuzz-{base}"
+        r = httpx.post(f"{node.url}{UPLOAD_PATH}", params={"name": names[base], "base": base},
+                       content=file.read_bytes(), timeout=300,
+                       headers={"x-key": key, "content-type": "application/octet-stream"})
+        assert r.status_code == 200, r.text
+    return names, (folder / "klein-4b.safetensors").read_bytes()
 
 
 def _training_zip_b64() -> str:
@@ -140,7 +168,8 @@ def live_server(engine: str, request: pytest.FixtureRequest,
         doomed = [node.cli("finetunes", "import", str(dev_lora_file), "--owner", "fuzz",
                            "--comment", f"doomed {i}") for i in range(2)]
         node.serve(workers=0)
-        yield Live(engine, node, key, finetune_id, doomed)
+        loras, lora_file = _upload_loras(node, key, dev_model_dir, node.data_dir / "loras")
+        yield Live(engine, node, key, finetune_id, doomed, loras, lora_file)
     finally:
         node.stop_all()
 
@@ -159,6 +188,11 @@ def schemathesis_config(live: Live, *, max_examples: int = MAX_EXAMPLES) -> sche
         "dictionaries": {
             "finetune": {"values": [live.finetune_id]},
             "doomed": {"values": live.doomed or ["none"]},
+            **{base: {"values": [name]} for base, name in live.loras.items()},
+            # A name no LoRA of the key has yet (the first upload under it is a 200, the next
+            # ones 409), and the base its file was made for.
+            "upload_name": {"values": [UPLOAD_NAME]},
+            "upload_base": {"values": ["klein-4b"]},
             "image": {"values": [image]},
             "training_zip": {"values": [_training_zip_b64()]},
             "awkward_strings": {"values": AWKWARD_STRINGS},
@@ -175,6 +209,13 @@ def schemathesis_config(live: Live, *, max_examples: int = MAX_EXAMPLES) -> sche
         "operations": [{
             "include-path": "/v1/delete_finetune",
             "parameters": {"body.finetune_id": {"dictionary": "doomed", "probability": 0.5}},
+        }, *({
+            "include-path": f"/v1/{endpoint}",
+            "parameters": {"body.finetune_id": {"dictionary": base, "probability": 0.5}},
+        } for base, endpoint in KLEIN_BASES.items()), {
+            "include-path": UPLOAD_PATH,
+            "parameters": {"query.name": {"dictionary": "upload_name", "probability": 0.5},
+                           "query.base": {"dictionary": "upload_base", "probability": 0.5}},
         }],
         "auth": {"openapi": {"APIKeyHeader": {"api_key": live.key}}},
         "generation": {
@@ -327,12 +368,26 @@ def served_schema_with_links(url: str) -> dict[str, Any]:
     return raw
 
 
+def give_the_upload_a_lora(schema: Any, lora: bytes) -> None:
+    """The upload's body is the raw file, which no dictionary can give (they hold JSON values):
+    a hook on this schema only draws, about half the time, a real klein-4b LoRA instead of the
+    generated bytes."""
+    from hypothesis import strategies as st
+
+    @schema.hook
+    def flatmap_body(context: Any, body: Any) -> Any:
+        if context.operation is None or context.operation.path != UPLOAD_PATH:
+            return st.just(body)
+        return st.sampled_from([body, lora])
+
+
 @pytest.fixture(scope="module")
 def fuzzed(live: Live) -> RunResult:
     """One schemathesis run per engine; the tests below read different parts of it."""
     config = schemathesis_config(live)
     config.projects.default.update(base_url=live.url)
     schema = schemathesis.openapi.from_dict(served_schema_with_links(live.url), config=config)
+    give_the_upload_a_lora(schema, live.lora_file)
     result = run_schemathesis(schema)
     print(f"schemathesis on {live.engine}: {result.cases} requests, "
           f"{result.inferred_links} inferred links; statuses per operation:\n{result.summary()}")
