@@ -73,6 +73,12 @@ def test_compiled_kind_warms_up_before_ready(app_with: App, dev_model_dir: Path,
         return run(self, request, *args, **kwargs)
 
     monkeypatch.setattr(Engine, "run", held_run)
+    # dynamo caches compiled code per code object for the whole process: blocks compiled by an
+    # earlier test file in this process (tests/engine/test_speed.py under xdist) would be reused
+    # and compile no new graph here.
+    import torch._dynamo
+
+    torch._dynamo.reset()
     before = compiled_graphs()
     client = app_with(workers=1, models={
         "base": {"source": str(dev_model_dir / "base"), "compile": True}})
