@@ -48,6 +48,14 @@ LONGEST_FIRST = (
     "tests/e2e/test_wakeup.py",
     "tests/e2e/test_blob_outage.py",
     "tests/e2e/test_fleet_s3.py",
+    "tests/cli/test_db.py",
+    "tests/engine/test_speed.py",
+    "tests/cli/test_server_cli.py",
+    "tests/e2e/test_endpoints.py",
+    "tests/cli/test_client_cli.py",
+    "tests/worker/test_klein_training.py",
+    "tests/cli/test_doctor.py",
+    "tests/api/test_speed_modes_ready.py",
 )
 
 
