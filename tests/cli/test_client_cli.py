@@ -180,12 +180,21 @@ def test_progress_bar_on_a_terminal(live: Live, tmp_path: Path) -> None:
     assert image.name in screen
 
 
+def _interruptible() -> None:
+    """SIGINT delivered and at its default in the child, as from a terminal: a child inherits
+    an ignored SIGINT and a blocked signal mask from its parent, and this test's parent is a
+    pytest-xdist process that has run other files first (under make test the CLI never saw
+    the SIGINT; alone, and in this file, it always did)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_waiting(live: Live, tmp_path: Path) -> None:
     # Kontext is not served by this server's worker: the task stays queued.
     proc = subprocess.Popen([sys.executable, "-m", "fluxhost.cli", "generate",
                              "flux-kontext-pro", "--prompt", "p"], cwd=tmp_path,
                             env=live.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_interruptible)
     assert proc.stderr is not None
     first = proc.stderr.readline()  # written just before the wait starts
     assert first.startswith("task ") and first.endswith(": waiting\n"), first
