@@ -102,3 +102,39 @@ def update_ema(ema: Any, model: Any, decay: float, step: int) -> None:
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters(), strict=True):
             e.lerp_(p, 1.0 - decay)
+
+
+def flow_step(model: Any, opt: Any, ema: Any, step: int, x0: Any, sigma: Any, noise: Any,
+              forward: Callable[[Any], Any], *, lr: float, warmup: int, ema_decay: float
+              ) -> float:
+    """One rectified-flow optimizer step, shared by both emoji recipes: x_t between the data and
+    the noise at sigma, linear LR warm-up, velocity loss, clipped step, EMA update. `forward`
+    maps x_t to the model's velocity (each recipe conditions it its own way)."""
+    xt = (1 - sigma[:, None, None]) * x0 + sigma[:, None, None] * noise
+    for group in opt.param_groups:
+        group["lr"] = lr * min(1.0, (step + 1) / warmup)
+    loss = (forward(xt) - (noise - x0)).pow(2).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    import torch
+
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    update_ema(ema, model, ema_decay, step)
+    return float(loss.detach())
+
+
+def transformer_callbacks(out: Path, model: Any, ema: Any, opt: Any, gen: Any
+                          ) -> tuple[Callable[[int], None], Callable[[int, float, float], None]]:
+    """run_loop's save and log callbacks for a transformer stage (the checkpoint's keys are
+    what both recipes resume from)."""
+    def save_fn(step: int) -> None:
+        save_checkpoint(out, {
+            "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+            "gen": gen.get_state(), "step": step,
+        })
+
+    def log_fn(step: int, loss: float, rate: float) -> None:
+        print(f"transformer step {step} loss {loss:.4f} {rate:.2f} it/s", flush=True)
+
+    return save_fn, log_fn

@@ -163,30 +163,17 @@ def train(work: Path, budget: common.Budget, batch: int) -> None:
         rows = torch.where(keep, pick + 1, torch.zeros_like(pick))
         sigma = sample_sigmas(batch, gen)
         noise = torch.randn(x0.shape, generator=gen)
-        xt = (1 - sigma[:, None, None]) * x0 + sigma[:, None, None] * noise
-        for group in opt.param_groups:
-            group["lr"] = LR * min(1.0, (step + 1) / WARMUP)
-        pred = model(hidden_states=xt, timestep=sigma, guidance=None,
-                     pooled_projections=embeds["clip"][rows],
-                     encoder_hidden_states=embeds["t5"][rows], txt_ids=txt_ids,
-                     img_ids=img_ids, return_dict=False)[0]
-        loss = (pred - (noise - x0)).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        common.update_ema(ema, model, EMA_DECAY, step)
-        return float(loss.detach())
 
-    def save_fn(step: int) -> None:
-        common.save_checkpoint(out, {
-            "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-            "gen": gen.get_state(), "step": step,
-        })
+        def forward(xt: Any) -> Any:
+            return model(hidden_states=xt, timestep=sigma, guidance=None,
+                         pooled_projections=embeds["clip"][rows],
+                         encoder_hidden_states=embeds["t5"][rows], txt_ids=txt_ids,
+                         img_ids=img_ids, return_dict=False)[0]
 
-    def log_fn(step: int, loss: float, rate: float) -> None:
-        print(f"transformer step {step} loss {loss:.4f} {rate:.2f} it/s", flush=True)
+        return common.flow_step(model, opt, ema, step, x0, sigma, noise, forward,
+                                lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY)
 
+    save_fn, log_fn = common.transformer_callbacks(out, model, ema, opt, gen)
     common.run_loop(budget, start, step_fn, save_fn, log_fn)
 
 

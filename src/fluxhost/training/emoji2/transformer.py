@@ -210,26 +210,12 @@ def train(work: Path, budget: common.Budget, batch: int, limit: int | None = Non
         x0, ref, rows = sampler.task(task, batch, gen)
         sigma = sample_sigmas(batch, gen)
         noise = torch.randn(x0.shape, generator=gen)
-        xt = (1 - sigma[:, None, None]) * x0 + sigma[:, None, None] * noise
-        for group in opt.param_groups:
-            group["lr"] = LR * min(1.0, (step + 1) / WARMUP)
-        pred = predict(model, xt, ref, sigma, embeds[rows].float())
-        loss = (pred - (noise - x0)).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        common.update_ema(ema, model, EMA_DECAY, step)
-        return float(loss.detach())
+        return common.flow_step(
+            model, opt, ema, step, x0, sigma, noise,
+            lambda xt: predict(model, xt, ref, sigma, embeds[rows].float()),
+            lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY)
 
-    def save_fn(step: int) -> None:
-        common.save_checkpoint(out, {
-            "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-            "gen": gen.get_state(), "step": step,
-        })
-
-    def log_fn(step: int, loss: float, rate: float) -> None:
-        print(f"transformer step {step} loss {loss:.4f} {rate:.2f} it/s", flush=True)
+    save_fn, log_fn = common.transformer_callbacks(out, model, ema, opt, gen)
 
     common.run_loop(budget, start, step_fn, save_fn, log_fn)
 
