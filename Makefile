@@ -44,7 +44,7 @@ TEST_WORKERS ?= 3
 test: $(STAMP) lint typecheck
 	@./scripts/ensure-postgres.sh
 	@./scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q -rfEs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -rfEs -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
