@@ -80,13 +80,16 @@ def serve(
 
 
 def _run_server(settings: Settings, sock: Any, dev: bool, migrate: bool | None) -> None:
+    # The schema first: a database this build cannot run on is refused before the web stack
+    # is imported (~1 CPU-s).
+    svc = open_services(settings, migrate)
+
     import uvicorn
 
     from fluxhost.api.app import create_app
     from fluxhost.api.httpserver import uvicorn_options
     from fluxhost.api.routers.health import model_set_name
 
-    svc = open_services(settings, migrate)
     app = create_app(settings, svc)
     url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
     print_model_banner(settings)
