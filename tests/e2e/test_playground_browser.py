@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 import unicodedata
 import zipfile
@@ -25,7 +24,7 @@ from PIL import Image
 from fluxhost import catalog
 from tests.e2e.conftest import Deployment, provision
 from tests.e2e.harness import Node
-from tests.e2e.test_docs_browser import CHROMIUM, Browser
+from tests.e2e.test_docs_browser import Browser, Chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -47,12 +46,16 @@ def shots() -> Path:
     return SHOTS
 
 
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    c = Chromium()
+    yield c
+    c.close()
+
+
 @pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"Chromium not installed at {CHROMIUM}: run scripts/ensure-chromium.sh "
-                    "(as root) or `apt-get install chromium` (make test does it)")
-    b = Browser()
+def browser(chromium: Chromium) -> Iterator[Browser]:
+    b = Browser(chromium)
     yield b
     b.close()
     # The page worked under its policy and never reached past loopback.
