@@ -84,7 +84,6 @@ def test_settings(root: Path, dev_model_dir: Path, **overrides: Any) -> Settings
         "ultra_megapixels": 0.0625,
         "webhook_allow_private": True,
         "heartbeat_seconds": 0.2,
-        "poll_interval_seconds": 0.05,
         "workers": 0,
     }
     values.update(overrides)

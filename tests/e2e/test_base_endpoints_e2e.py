@@ -54,7 +54,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, dev_model_dir: Path) -> Iterat
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, data_dir=tmp_path_factory.mktemp("base-e2e"),
         dev_model_dir=dev_model_dir, workers=1, heartbeat_seconds=0.2,
-        poll_interval_seconds=0.05, ultra_steps=4, kontext_steps=4,
+        ultra_steps=4, kontext_steps=4,
     )
     svc = build_services(settings)
     _info, key = create_key(svc.store, "base-e2e")
