@@ -3,12 +3,18 @@ driven over HTTP, stopped with SIGTERM or killed with SIGKILL."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +57,98 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {first}..{first + _PORT_BLOCK - 1}")
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Forked:
+    """A process the zygote (tests/e2e/zygote.py) forked, with the part of Popen's interface
+    the tests use. Its exit status comes from the zygote, which reaps it."""
+
+    def __init__(self, args: list[str], pid: int, status: Path) -> None:
+        self.args = args
+        self.pid = pid
+        self._status = status
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._status.exists():
+            self.returncode = int(self._status.read_text())
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            time.sleep(0.01)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Zygote:
+    """One per test process, started at its first use (~8 CPU-s of imports, once)."""
+
+    _instance: Zygote | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.status_dir = Path(tempfile.mkdtemp(prefix="fluxhost-zygote-"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.zygote", str(self.status_dir)], cwd=REPO_ROOT,
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in, self._out = self.proc.stdin, self.proc.stdout
+        hello = self._out.readline()
+        if not hello:
+            raise RuntimeError(f"the zygote did not start (exit {self.proc.wait()})")
+        atexit.register(self.close)
+
+    @classmethod
+    def get(cls) -> Zygote:
+        with cls._lock:
+            if cls._instance is None or cls._instance.proc.poll() is not None:
+                cls._instance = Zygote()
+            return cls._instance
+
+    def spawn(self, argv: list[str], env: dict[str, str], stdout: Path, stderr: Path
+              ) -> Forked:
+        request = {"argv": argv, "env": env, "cwd": os.getcwd(), "stdout": str(stdout),
+                   "stderr": str(stderr)}
+        with self._lock:
+            self._in.write(json.dumps(request).encode() + b"\n")
+            self._in.flush()
+            answer = json.loads(self._out.readline() or b"{}")
+        if "pid" not in answer:
+            raise RuntimeError(f"the zygote could not start {argv}: {answer}")
+        return Forked([sys.executable, "-m", "fluxhost.cli", *argv], answer["pid"],
+                      self.status_dir / str(answer["pid"]))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self._in.close()  # EOF: the zygote kills what it still runs, and exits
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.status_dir, ignore_errors=True)
+
+
+def use_zygote() -> bool:
+    return os.environ.get("TESTS_EXEC") != "1"
+
+
 @dataclass
 class Node:
     """Environment shared by the processes of one deployment (one data dir, one database)."""
@@ -59,7 +157,7 @@ class Node:
     dev_model_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes] | Forked] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -90,24 +188,37 @@ class Node:
         return env
 
     def cli(self, *args: str, **env: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "fluxhost.cli", *args],
-            env=self.env(**env), capture_output=True, text=True, timeout=120, check=False,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"fluxhost {' '.join(args)} failed: {out.stderr[-2000:]}")
-        return out.stdout.strip()
+        if use_zygote():
+            with tempfile.TemporaryDirectory() as tmp:
+                out_path, err_path = Path(tmp) / "out", Path(tmp) / "err"
+                proc = Zygote.get().spawn(list(args), self.env(**env), out_path, err_path)
+                code = proc.wait(120)
+                stdout, stderr = out_path.read_text(), err_path.read_text()
+        else:
+            run = subprocess.run(
+                [sys.executable, "-m", "fluxhost.cli", *args],
+                env=self.env(**env), capture_output=True, text=True, timeout=120, check=False,
+            )
+            code, stdout, stderr = run.returncode, run.stdout, run.stderr
+        if code != 0:
+            raise RuntimeError(f"fluxhost {' '.join(args)} failed: {stderr[-2000:]}")
+        return stdout.strip()
 
-    def spawn(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
-        log = open(self.data_dir / f"{args[0]}-{len(self.procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fluxhost.cli", *args],
-            env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,
-        )
+    def spawn(self, *args: str, **env: str) -> subprocess.Popen[bytes] | Forked:
+        path = self.data_dir / f"{args[0]}-{len(self.procs)}.log"
+        proc: subprocess.Popen[bytes] | Forked
+        if use_zygote():
+            proc = Zygote.get().spawn(list(args), self.env(**env), path, path)
+        else:
+            with open(path, "wb") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "fluxhost.cli", *args],
+                    env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,
+                )
         self.procs.append(proc)
         return proc
 
-    def serve(self, workers: int = 1, **env: str) -> subprocess.Popen[bytes]:
+    def serve(self, workers: int = 1, **env: str) -> subprocess.Popen[bytes] | Forked:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         proc = self.spawn("serve", "--workers", str(workers), **env)
         deadline = time.monotonic() + 90
@@ -122,14 +233,14 @@ class Node:
             time.sleep(0.1)
         raise RuntimeError(f"server did not come up: {self.logs()}")
 
-    def worker(self, concurrency: int = 1, **env: str) -> subprocess.Popen[bytes]:
+    def worker(self, concurrency: int = 1, **env: str) -> subprocess.Popen[bytes] | Forked:
         return self.spawn("worker", "--concurrency", str(concurrency), **env)
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:]
                          for p in sorted(self.data_dir.glob("*.log")))
 
-    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+    def stop(self, proc: subprocess.Popen[bytes] | Forked, timeout: float = 60) -> bool:
         """SIGTERM; True when the process shut down cleanly. uvicorn re-raises the signal
         after its graceful shutdown, so -SIGTERM is a clean exit too."""
         if proc.poll() is None:
