@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from tests.e2e.conftest import provision
-from tests.e2e.harness import Node
+from tests.e2e.harness import Node, run_fluxhost
 
 # Kontext is left unserved: its tasks stay queued, which is how the tests get a task that is
 # still waiting when they press Ctrl-C or run out of --timeout. Of FLUX.2, klein-4b is served
@@ -36,8 +36,7 @@ def clean_env(**env: str | None) -> dict[str, str]:
 
 def fluxhost(*args: str, cwd: Path, env: dict[str, str], timeout: float = 120
              ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fluxhost.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return run_fluxhost(list(args), cwd=cwd, env=env, timeout=timeout)
 
 
 @dataclass

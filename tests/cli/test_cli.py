@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fluxhost.store import Store
 from fluxhost.store.keys import hash_key
+from tests.e2e.harness import run_fluxhost
 
 pytestmark = pytest.mark.service
 
@@ -18,8 +18,7 @@ pytestmark = pytest.mark.service
 def run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
     env["FLUXHOST_DATA_DIR"] = str(data)
-    return subprocess.run([sys.executable, "-m", "fluxhost.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return run_fluxhost(list(args), env=env)
 
 
 def test_keys_create_list_revoke(tmp_path: Path) -> None:
@@ -79,8 +78,7 @@ def test_finetunes_import(tmp_path: Path, dev_lora_file: Path) -> None:
 def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
     env.update(FLUXHOST_DATA_DIR=str(tmp_path), FLUXHOST_PORT="abc")
-    out = subprocess.run([sys.executable, "-m", "fluxhost.cli", "keys", "list"], env=env,
-                         capture_output=True, text=True, timeout=60, check=False)
+    out = run_fluxhost(["keys", "list"], env=env, timeout=60)
     assert out.returncode == 2
     assert "invalid configuration: FLUXHOST_PORT" in out.stderr
     assert "Traceback" not in out.stderr
@@ -91,8 +89,7 @@ def in_folder(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
     `data`, is relative to that folder."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
     full.update(env)
-    return subprocess.run([sys.executable, "-m", "fluxhost.cli", *args], cwd=cwd, env=full,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return run_fluxhost(list(args), cwd=cwd, env=full)
 
 
 @pytest.mark.parametrize("command", [("keys", "list"), ("keys", "create", "ops"), ("usage",),

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from fluxhost.store.db import make_engine
 from fluxhost.store.schema import schema_head
+from tests.e2e.harness import run_fluxhost
 
 pytestmark = pytest.mark.service
 
@@ -22,8 +23,7 @@ HEAD = schema_head()
 def run(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
     full.update(FLUXHOST_DATA_DIR=str(data), FLUXHOST_PORT="1", **env)
-    return subprocess.run([sys.executable, "-m", "fluxhost.cli", *args], env=full,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return run_fluxhost(list(args), env=full)
 
 
 def assert_refused(out: subprocess.CompletedProcess[str], expected: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from fluxhost.store import queue as q
 from fluxhost.store.keys import create_key
 from fluxhost.store.tasks import submit_task
 from fluxhost.store.usage import FIGURES_PARAM, day_of
+from tests.e2e.harness import run_fluxhost
 
 pytestmark = pytest.mark.service
 
@@ -34,8 +34,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
 def run(data: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
     env.update(FLUXHOST_DATA_DIR=str(data), FLUXHOST_DATABASE_URL=url)
-    return subprocess.run([sys.executable, "-m", "fluxhost.cli", "usage", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return run_fluxhost(["usage", *args], env=env)
 
 
 def finish(store: Store, key_id: int, endpoint: str, figures: dict[str, object],

@@ -122,10 +122,10 @@ class Zygote:
                 cls._instance = Zygote()
             return cls._instance
 
-    def spawn(self, argv: list[str], env: dict[str, str], stdout: Path, stderr: Path
-              ) -> Forked:
-        request = {"argv": argv, "env": env, "cwd": os.getcwd(), "stdout": str(stdout),
-                   "stderr": str(stderr)}
+    def spawn(self, argv: list[str], env: dict[str, str], stdout: Path, stderr: Path,
+              cwd: Path | None = None) -> Forked:
+        request = {"argv": argv, "env": env, "cwd": str(cwd or os.getcwd()),
+                   "stdout": str(stdout), "stderr": str(stderr)}
         with self._lock:
             self._in.write(json.dumps(request).encode() + b"\n")
             self._in.flush()
@@ -147,6 +147,27 @@ class Zygote:
 
 def use_zygote() -> bool:
     return os.environ.get("TESTS_EXEC") != "1"
+
+
+def run_fluxhost(args: list[str], *, env: dict[str, str], cwd: Path | None = None,
+                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m fluxhost.cli ARGS` run to its end, as subprocess.run(capture_output=True,
+    text=True) does it (forked from the zygote unless TESTS_EXEC=1)."""
+    command = [sys.executable, "-m", "fluxhost.cli", *args]
+    if not use_zygote():
+        return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        proc = Zygote.get().spawn(args, env, out, err, cwd)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+            raise
+        return subprocess.CompletedProcess(command, proc.wait(), out.read_text(errors="replace"),
+                                           err.read_text(errors="replace"))
 
 
 @dataclass
@@ -188,21 +209,10 @@ class Node:
         return env
 
     def cli(self, *args: str, **env: str) -> str:
-        if use_zygote():
-            with tempfile.TemporaryDirectory() as tmp:
-                out_path, err_path = Path(tmp) / "out", Path(tmp) / "err"
-                proc = Zygote.get().spawn(list(args), self.env(**env), out_path, err_path)
-                code = proc.wait(120)
-                stdout, stderr = out_path.read_text(), err_path.read_text()
-        else:
-            run = subprocess.run(
-                [sys.executable, "-m", "fluxhost.cli", *args],
-                env=self.env(**env), capture_output=True, text=True, timeout=120, check=False,
-            )
-            code, stdout, stderr = run.returncode, run.stdout, run.stderr
-        if code != 0:
-            raise RuntimeError(f"fluxhost {' '.join(args)} failed: {stderr[-2000:]}")
-        return stdout.strip()
+        out = run_fluxhost(list(args), env=self.env(**env))
+        if out.returncode != 0:
+            raise RuntimeError(f"fluxhost {' '.join(args)} failed: {out.stderr[-2000:]}")
+        return out.stdout.strip()
 
     def spawn(self, *args: str, **env: str) -> subprocess.Popen[bytes] | Forked:
         path = self.data_dir / f"{args[0]}-{len(self.procs)}.log"
