@@ -105,14 +105,19 @@ class Zygote:
     def __init__(self) -> None:
         self.status_dir = Path(tempfile.mkdtemp(prefix="fluxhost-zygote-"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXHOST_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.e2e.zygote", str(self.status_dir)], cwd=REPO_ROOT,
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        # Its own messages (import warnings, a failed preload) in a file, not in whichever
+        # test's captured stderr happened to be fd 2 when it started.
+        self.log = self.status_dir.with_suffix(".log")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.e2e.zygote", str(self.status_dir)],
+                cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=log)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._in, self._out = self.proc.stdin, self.proc.stdout
-        hello = self._out.readline()
-        if not hello:
-            raise RuntimeError(f"the zygote did not start (exit {self.proc.wait()})")
+        if not self._out.readline():
+            raise RuntimeError(f"the zygote did not start (exit {self.proc.wait()}): "
+                               f"{self.log.read_text(errors='replace')[-3000:]}")
         atexit.register(self.close)
 
     @classmethod
@@ -143,6 +148,7 @@ class Zygote:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         shutil.rmtree(self.status_dir, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
 
 
 def use_zygote() -> bool:
