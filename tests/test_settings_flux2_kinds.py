@@ -53,11 +53,13 @@ def test_a_kind_may_carry_its_steps_and_guidance() -> None:
     assert s.model_sources() == {"klein-4b": "/m/kb", "flux2-dev": "/m/d"}
 
 
-def test_the_dev_set_serves_them_and_the_emoji_demo_does_not() -> None:
+def test_the_dev_set_serves_them_and_the_emoji_demo_its_klein() -> None:
     assert set(FLUX2_KINDS) <= settings().served_kinds()
     demo = settings(model_set="emoji")
-    assert demo.uses_demo_models and demo.models == {"base": str(DEMO_ROOT / "base")}
-    assert demo.served_kinds() == {"base"}
+    assert demo.uses_demo_models and demo.model_sources()["klein-4b"] == str(DEMO_ROOT / "klein")
+    # No FLUX.2 [dev] and no KV-cache kind: their endpoints move to the demo's klein kinds.
+    assert demo.served_kinds() == {"base", "fill", "klein-4b", "klein-9b"}
+    assert {demo.endpoint_kind(name) for name in FLUX2_ENDPOINTS} == {"klein-4b", "klein-9b"}
 
 
 def test_operator_kinds_on_flux2_pipelines() -> None:

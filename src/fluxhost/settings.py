@@ -25,7 +25,13 @@ from fluxhost.kinds import (
     CustomPipeline,
 )
 from fluxhost.modes import KindModes, Quant, check_attention_backend
-from fluxhost.shipped import DEMO_ROOT
+from fluxhost.shipped import (
+    DEMO_ENDPOINT_KINDS,
+    DEMO_KLEIN_GUIDANCE,
+    DEMO_KLEIN_KINDS,
+    DEMO_KLEIN_STEPS,
+    demo_folders,
+)
 
 
 class ModelSpec(BaseModel):
@@ -477,13 +483,16 @@ class Settings(BaseSettings):
     def _demo_models(self) -> Settings:
         if self.model_set == "emoji" and not self.models:
             # Served like any configured model; fluxhost.engine.demo adapts it to 64x64.
-            self.models = {"base": str(DEMO_ROOT / "base")}
+            self.models = demo_models()
+            if "klein-4b" in self.models:
+                # FLUXHOST_ENDPOINT_KINDS' own entries win (checked by _kinds_exist above).
+                self.endpoint_kinds = {**DEMO_ENDPOINT_KINDS, **self.endpoint_kinds}
         return self
 
     @property
     def uses_demo_models(self) -> bool:
         """The shipped emoji64 demo set (FLUXHOST_MODEL_SET=emoji, FLUXHOST_MODELS empty)."""
-        return self.model_set == "emoji" and self.models == {"base": str(DEMO_ROOT / "base")}
+        return self.model_set == "emoji" and self.models == demo_models()
 
     def served_kinds(self) -> frozenset[str]:
         """The pipeline kinds this configuration has a model for (the dev set has every
@@ -628,3 +637,17 @@ def check_model_entry(kind: str, entry: ModelEntry) -> None:
         source = entry.source if isinstance(entry, ModelSpec) else entry
         raise ValueError(f"kind {kind!r} is not built in: give its pipeline too, e.g. "
                          f'{{"{kind}": {{"pipeline": "base", "source": {source!r}}}}}')
+
+
+def demo_models() -> dict[str, ModelEntry]:
+    """FLUXHOST_MODELS of the shipped emoji64 set (fluxhost.shipped): gen 1's folder as base and
+    as fill (its manifest loads it as an inpainting pipeline there), and the klein folder, when
+    exported, under every klein kind at the demo's steps and guidance."""
+    folders = demo_folders()
+    models: dict[str, ModelEntry] = {"base": str(folders["base"]), "fill": str(folders["base"])}
+    if "klein" in folders:
+        for kind in DEMO_KLEIN_KINDS:
+            models[kind] = ModelSpec.model_validate({
+                "source": str(folders["klein"]), "steps": DEMO_KLEIN_STEPS,
+                "guidance": DEMO_KLEIN_GUIDANCE})
+    return models

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fluxhost.engine import speed
+from fluxhost.engine.demo import pipeline_class
 from fluxhost.engine.families import pipeline_spec
 from fluxhost.engine.hf import quiet_progress
 from fluxhost.engine.loaderrors import (
@@ -86,9 +87,15 @@ def load_pipeline(
     import diffusers
 
     try:
-        cls = getattr(diffusers, pipeline_spec(pipeline or kind).class_name)
+        class_name = pipeline_spec(pipeline or kind).class_name
     except ValueError:
         raise ValueError(f"unknown pipeline {pipeline or kind!r} (kind {kind!r})") from None
+    # A set's manifest may load the pipeline with another class (emoji64's fill: inpainting
+    # on its text-to-image weights); fluxhost.engine.demo.
+    class_name = pipeline_class(source, pipeline or kind) or class_name
+    cls = getattr(diffusers, class_name, None)
+    if cls is None:
+        raise ValueError(f"kind {kind!r} ({source}): diffusers has no class {class_name!r}")
     try:
         return _load(cls, kind, source, dtype=dtype, device=device, shared=shared,
                      cpu_offload=cpu_offload, modes=modes, device_map=device_map)

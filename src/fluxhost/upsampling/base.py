@@ -13,3 +13,12 @@ class Upsampler(Protocol):
     request; implementations may raise on failure, and callers are expected to fall back."""
 
     def upsample(self, prompt: str, seed: int) -> str: ...
+
+
+class KeepPrompt:
+    """Upsampling that keeps the prompt as given: for a model that knows a closed vocabulary
+    (the emoji64 demo knows emoji names), where the offline upsampler's added details are words
+    it never saw and would only blur what was asked for."""
+
+    def upsample(self, prompt: str, seed: int) -> str:
+        return prompt

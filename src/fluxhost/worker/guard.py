@@ -23,12 +23,17 @@ class Guard:
     def upsampled(self, prompt: str, seed: int, task_id: str) -> str:
         """The prompt to use: expanded, or the original if the upsampler fails (logged)."""
         from fluxhost.upsampling import make_upsampler, upsample
+        from fluxhost.upsampling.base import KeepPrompt
 
         with self._lock:
             if self._upsampler is None:
                 s = self.settings
-                self._upsampler = make_upsampler(s.upsampler_base_url, s.upsampler_model,
-                                                 s.upsampler_api_key, s.upsampler_timeout_seconds)
+                if s.uses_demo_models and not s.upsampler_base_url:
+                    self._upsampler = KeepPrompt()  # emoji names only: nothing to add
+                else:
+                    self._upsampler = make_upsampler(
+                        s.upsampler_base_url, s.upsampler_model, s.upsampler_api_key,
+                        s.upsampler_timeout_seconds)
         used, note = upsample(prompt, seed, self._upsampler)
         if note:
             log.warning("prompt upsampling fell back to the original prompt",

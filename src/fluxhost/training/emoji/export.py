@@ -23,6 +23,9 @@ from fluxhost.training.emoji import adherence, common, decoder, transformer
 
 # Which the engine reads to serve the set (see fluxhost.engine.demo).
 MANIFEST = "fluxhost-model.json"
+# True CFG above this is taken as this: FLUX.1 Fill's default guidance (60) is a distilled
+# guidance scale, meaningless as true CFG; the model was measured at 4.
+MAX_TRUE_CFG = 8.0
 NATIVE_SIZE = 64
 CHECK_PROMPTS = ("red apple", "grinning face", "blue heart", "rocket")
 
@@ -115,11 +118,16 @@ def export(work: Path, out: Path) -> Path:
     images, _ = dataset.load(work)
     adherence.save_reference(images, [e.caption for e in entries], [e.split for e in entries],
                              out / adherence.THUMBS_FILE)
-    (out / MANIFEST).write_text(json.dumps({
+    # Merged into what is there: the set's second generation (emoji2's klein) has its entries.
+    path = out / MANIFEST
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    manifest.update({
         "name": "emoji64", "native_size": NATIVE_SIZE, "true_cfg": True,
-        "kinds": ["base"], "vae_step": vae_step, "transformer_step": t_step,
-        "description": "a demo at 64x64 trained on emoji, not FLUX",
-    }, indent=1) + "\n")
+        "max_true_cfg": MAX_TRUE_CFG, "pipeline_classes": {"fill": "FluxInpaintPipeline"},
+        "kinds": sorted({*manifest.get("kinds", []), "base"}), "vae_step": vae_step,
+        "transformer_step": t_step, "description": "a demo at 64x64 trained on emoji, not FLUX",
+    })
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"export: {out} ({size / 1e6:.1f} MB)")
     return out

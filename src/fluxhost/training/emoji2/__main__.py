@@ -13,7 +13,7 @@ STEPS, BATCH = 100_000, 32
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fluxhost.training.emoji2")
-    parser.add_argument("stage", choices=("train", "export"))
+    parser.add_argument("stage", choices=("train", "decoder", "export"))
     parser.add_argument("--work", type=Path, required=True,
                         help="work directory (data, checkpoints); outside the repository")
     parser.add_argument("--steps", type=int, default=STEPS, help="total steps to reach")
@@ -43,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     common.setup_torch(args.threads)
     budget = common.Budget(steps=args.steps, minutes=args.minutes,
                            checkpoint_minutes=args.checkpoint_minutes)
-    transformer.train(args.work, budget, args.batch)
+    if args.stage == "decoder":
+        from fluxhost.training.emoji2 import decoder
+
+        decoder.train(args.work, budget, args.batch)
+    else:
+        transformer.train(args.work, budget, args.batch)
     return 0
 
 

@@ -60,6 +60,10 @@ def export(work: Path, out: Path) -> Path:
     target = out / FOLDER
     pipe.to(torch.float16).save_pretrained(target, safe_serialization=True)
     pipe.to(torch.float32)
+    for config in target.rglob("config.json"):  # where this machine loaded it from: not shipped
+        entries = json.loads(config.read_text())
+        if entries.pop("_name_or_path", None) is not None:
+            config.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     back: Any = Flux2KleinPipeline.from_pretrained(target, dtype=torch.float32,
                                                    local_files_only=True)
     back.set_progress_bar_config(disable=True)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxhost.training.emoji import common
-from fluxhost.training.emoji2 import data, encoders
+from fluxhost.training.emoji2 import data, decoder, encoders
 
 SEED = 21
 LR = 3e-4
@@ -222,7 +222,7 @@ def train(work: Path, budget: common.Budget, batch: int, limit: int | None = Non
 
 def pipeline(work: Path) -> Any:
     """Flux2KleinPipeline (unchanged) on the latest checkpoint's EMA transformer, float32."""
-    from diffusers import AutoencoderKLFlux2, Flux2KleinPipeline
+    from diffusers import Flux2KleinPipeline
     from transformers import PreTrainedTokenizerFast, Qwen3ForCausalLM
 
     from fluxhost.engine.families.flux2.dev_components import build_scheduler
@@ -233,7 +233,7 @@ def pipeline(work: Path) -> Any:
     root = work / "encoders"
     return Flux2KleinPipeline(
         scheduler=build_scheduler(),
-        vae=AutoencoderKLFlux2.from_pretrained(work / "vae" / "vae"),
+        vae=decoder.load_vae(work),
         text_encoder=Qwen3ForCausalLM.from_pretrained(root / "text_encoder"),
         tokenizer=PreTrainedTokenizerFast.from_pretrained(root / "tokenizer"),
         transformer=model.eval().requires_grad_(False),
