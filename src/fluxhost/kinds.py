@@ -68,7 +68,11 @@ def training_kind(base_model: str | None) -> str:
 def pipelines_for(kind: str) -> tuple[str, ...]:
     """The pipelines that can serve an endpoint whose default kind is `kind`: either text
     pipeline for a text-to-image kind, any FLUX.2 pipeline for a FLUX.2 kind; the
-    image-conditioned FLUX.1 kinds need their own."""
+    image-conditioned FLUX.1 kinds need their own, except Kontext: its request (a prompt and up
+    to four reference images) is also a FLUX.2 request, and the provider names FLUX.2 as
+    Kontext's successor for editing."""
+    if kind == "kontext":
+        return (*TEXT_PIPELINES, *FLUX2_PIPELINES)
     if kind in TEXT_PIPELINES:
         return TEXT_PIPELINES
     if kind in FLUX2_KINDS:

@@ -183,6 +183,7 @@ def test_banner_key_and_text_to_image(deployment: Deployment, browser: Browser) 
 def emoji_deployment(tmp_path: Path, dev_model_dir: Path) -> Iterator[Deployment]:
     """The server as `make serve` runs it (the emoji64 demo set), its key owning a finetune."""
     from fluxhost.engine.families.flux1.dev import make_dev_lora
+    from fluxhost.engine.families.flux2.dev_loras import write_layout_lora
     from fluxhost.shipped import DEMO_ROOT
 
     n = Node(data_dir=tmp_path / "emoji", dev_model_dir=dev_model_dir,
@@ -191,6 +192,14 @@ def emoji_deployment(tmp_path: Path, dev_model_dir: Path) -> Iterator[Deployment
     key, finetune_id = provision(n, lora, name="emoji")
     n.serve(workers=1)
     d = Deployment(n, key, finetune_id)
+    # A LoRA for each klein base, as a user brings one: the klein -finetuned endpoints' own.
+    for base in ("klein-4b", "klein-9b"):
+        klein_lora = write_layout_lora(DEMO_ROOT / "klein", tmp_path / f"{base}.safetensors",
+                                       "kohya", seed=3)
+        r = d.client.post("/v1/fluxhost/finetunes/upload", params={"name": f"e-{base}",
+                          "base": base}, content=klein_lora.read_bytes(),
+                          headers={**d.headers, "content-type": "application/octet-stream"})
+        assert r.status_code == 200, r.text
     yield d
     d.client.close()
     n.stop_all()
@@ -227,6 +236,75 @@ def test_first_screen_on_the_emoji_demo(emoji_deployment: Deployment, browser: B
     finetune = page.locator("#gen-finetune_id")
     expect(finetune.locator(f'option[value="{d.finetune_id}"]')).to_be_enabled()
     expect(finetune).to_have_value("")
+
+
+# The emoji64 demo has no control-trained transformer: these (and only these) stay unserved.
+DEMO_UNSERVED = {"/v1/flux-pro-1.0-canny", "/v1/flux-pro-1.0-depth",
+                 "/v1/flux-pro-1.0-canny-finetuned", "/v1/flux-pro-1.0-depth-finetuned"}
+
+
+def emoji_png(path: Path, size: tuple[int, int] = (256, 256)) -> Path:
+    """A red disc on white, drawn like the demo's training images (an object on white)."""
+    from PIL import ImageDraw
+
+    img = Image.new("RGB", size, (255, 255, 255))
+    w, h = size
+    ImageDraw.Draw(img).ellipse((w // 5, h // 5, 4 * w // 5, 4 * h // 5), fill=(220, 30, 40))
+    img.save(path)
+    return path
+
+
+def paint_stroke(page: Page) -> None:
+    canvas = page.locator("#gen-mask-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=8)
+    page.mouse.up()
+
+
+def test_every_endpoint_draws_on_the_emoji_demo(emoji_deployment: Deployment, browser: Browser,
+                                                tmp_path: Path) -> None:
+    """What `make serve` offers, endpoint by endpoint as a newcomer would try them: each served
+    one answers with a picture drawn by the demo (the FLUX.2 and Kontext ones editing an
+    uploaded image), and the picker says why canny and depth are off."""
+    d = emoji_deployment
+    page = open_playground(browser, d)
+    options = page.eval_on_selector_all(
+        "#endpoint option", "os => os.map(o => [o.value, o.disabled, o.textContent])")
+    unserved = {value: text for value, off, text in options if off}
+    assert set(unserved) == DEMO_UNSERVED, unserved
+    assert all("not served here" in text for text in unserved.values())
+    picture = emoji_png(tmp_path / "disc.png")
+    served = [value for value, off, _ in options if not off]
+    assert len(served) == len(catalog.ENDPOINTS) - len(DEMO_UNSERVED)
+    for path in served:
+        record = catalog.get(path.removeprefix("/v1/"))
+        page.select_option("#endpoint", path)
+        page.fill("#gen-prompt", "make it blue" if record.reference_fields else "blue heart")
+        for name in ("image", "control_image", "input_image"):
+            if name in record.image_fields and page.locator(f"#gen-{name}").count():
+                page.set_input_files(f"#gen-{name}", str(picture))
+        if "mask" in record.image_fields:
+            paint_stroke(page)
+        if page.locator("#gen-steps").count():  # few, within the endpoint's range
+            low = page.locator("#gen-steps").get_attribute("min") or "1"
+            page.fill("#gen-steps", str(max(8, int(low))))
+        if page.locator("#gen-finetune_id").count():
+            page.select_option("#gen-finetune_id", index=1)
+        with page.expect_request(lambda r, p=path: r.method == "POST" and r.url.endswith(p)):
+            page.click("#generate-submit")
+        status = page.locator("#result-status")
+        status.filter(has_text=re.compile("Ready:|refused|Error")).wait_for(
+            timeout=GENERATE_TIMEOUT_MS)
+        errors = page.eval_on_selector_all(".field-error:not([hidden])",
+                                           "es => es.map(e => e.textContent)")
+        assert "Ready:" in status.inner_text(), (path, status.inner_text(), errors)
+        assert_image_shown(page, d, drawn_by="emoji64")
+    shot(page, "15-emoji-demo-every-endpoint")
 
 
 def test_a_refusal_is_shown_next_to_its_field(deployment: Deployment, browser: Browser) -> None:

@@ -67,6 +67,7 @@ def test_settings_serve_every_flux2_endpoint_on_the_klein_folder() -> None:
     for endpoint in ("flux-2-pro", "flux-2-max", "flux-2-flex", "flux-2-klein-4b"):
         assert s.endpoint_kind(endpoint) == "klein-4b"
     assert s.endpoint_kind("flux-2-klein-9b-preview") == "klein-9b"
+    assert s.endpoint_kind("flux-kontext-pro") == "klein-4b"  # edits on the klein
     # The operator's own mapping wins over the demo's.
     own = demo_settings(endpoint_kinds={"flux-2-pro": "klein-9b"})
     assert own.endpoint_kind("flux-2-pro") == "klein-9b"

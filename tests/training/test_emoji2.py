@@ -107,6 +107,32 @@ def test_training_checkpoints_and_resumes(work: Path) -> None:
     assert any(moved)
 
 
+def test_decoder_stage_trains_the_decoder_only_and_the_pipeline_uses_it(work: Path) -> None:
+    import torch
+
+    from fluxhost.training.emoji2 import decoder, transformer
+
+    before = decoder.load_vae(work)
+    packed, images = decoder.training_set(work)
+    d = data.load(work)
+    assert len(images) == int((~d.heldout).sum()) + len(d.natives)  # nothing held out
+    # The packed latents the transformer learns decode as the pipeline decodes them.
+    with torch.no_grad():
+        recon = before.decode(decoder.decoder_input(before, packed[:2])).sample
+    assert recon.shape == (2, 3, 64, 64)
+    decoder.train(work, common.Budget(steps=2), batch=2)
+    decoder.train(work, common.Budget(steps=3), batch=2)  # resumes
+    assert common.require_checkpoint(work, "decoder")["step"] == 3
+    after = decoder.load_vae(work)
+    changed = {k for k, v in after.state_dict().items()
+               if not torch.equal(v, before.state_dict()[k])}
+    assert changed and all(k.startswith("decoder.") for k in changed)
+    pipe: Any = transformer.pipeline(work)
+    assert all(torch.equal(v, after.state_dict()[k]) for k, v in pipe.vae.state_dict().items())
+    assert 0.0 <= decoder.colour_kept(after, decoder.decoder_input(after, packed), images,
+                                      n=4) <= 1.0
+
+
 def test_unchanged_klein_pipeline_draws_text_and_edits(work: Path) -> None:
     import torch
     from PIL import Image

@@ -122,3 +122,20 @@ def test_flux2_size(args: tuple[int, int, tuple[int, int] | None],
                     size: tuple[int, int]) -> None:
     w, h = flux2_size(*args)
     assert (w, h) == size and w * h <= 2048 * 2048 and w % 16 == h % 16 == 0
+
+
+def test_kontext_moved_onto_a_flux2_kind_edits_with_its_references() -> None:
+    # Kontext's request is also a FLUX.2 one: its input images become references, its size
+    # rules stay Kontext's, and steps and guidance are the serving kind's.
+    s = Settings(_env_file=None, models=MODELS,  # type: ignore[call-arg]
+                 endpoint_kinds={"flux-kontext-pro": "klein-base", "flux-kontext-max": "klein-4b"},
+                 kontext_megapixels=0.25)
+    images = {"input_image": raw_png((400, 200)), "input_image_2": raw_png((64, 64), (1, 2, 3))}
+    req = request("flux-kontext-pro", {}, images, s)
+    assert (req.kind, req.steps, req.guidance) == ("klein-base", 50, 4.0)
+    assert [r.size for r in req.references] == [(400, 200), (64, 64)]
+    assert req.width / req.height == pytest.approx(2, rel=0.1)  # the first image's aspect
+    assert req.width * req.height == pytest.approx(0.25e6, rel=0.15)
+    text = request("flux-kontext-max", {"aspect_ratio": "16:9"}, {}, s)
+    assert (text.references, text.kind, text.steps, text.guidance) == ((), "klein-4b", 4, 1.0)
+    assert text.width > text.height

@@ -75,3 +75,10 @@ def test_output_moderated_by_the_real_classifier(make_settings: Any, services: A
     task = run(services, tenant, engine, guard=guard, safety_tolerance=2)
     assert task.status == "Content Moderated" and task.blob_key is None
     assert run(services, tenant, engine, guard=guard, safety_tolerance=3).status == "Ready"
+
+
+def test_the_emoji_demo_keeps_the_prompt(make_settings: Any) -> None:
+    # The demo knows emoji names only; the offline upsampler's details would be unknown words.
+    demo = Guard(make_settings(model_set="emoji", models={}))
+    assert demo.upsampled("blue apple", 3, "t1") == "blue apple"
+    assert Guard(make_settings()).upsampled("blue apple", 3, "t2") != "blue apple"

@@ -40,8 +40,9 @@ MANIFEST = "fluxhost-model.json"
 DEMO_MODEL_NOTE = (
     "emoji64: demo models at 64x64 trained on emoji, not FLUX. Images are generated at 64x64 "
     "and scaled to the requested size. FLUX.1 endpoints (text to image, fill, expand) run a "
-    "FLUX.1-architecture model, the FLUX.2 endpoints a FLUX.2 [klein]-architecture one that "
-    "also edits input images ('make it blue'); canny, depth and Kontext are not served."
+    "FLUX.1-architecture model, the FLUX.2 and Kontext endpoints a FLUX.2 "
+    "[klein]-architecture one that also edits input images ('make it blue'); canny and depth "
+    "are not served."
 )
 DEMO_BANNER = (
     "fluxhost is serving the EMOJI64 DEMO MODELS: small FLUX.1- and FLUX.2-architecture models "

@@ -9,7 +9,7 @@ from typing import Any
 
 from fluxhost import catalog
 from fluxhost.catalog import Endpoint
-from fluxhost.kinds import BUILTIN_KINDS
+from fluxhost.kinds import BUILTIN_KINDS, FLUX2_PIPELINES
 from fluxhost.planning.sizes import KONTEXT_MULTIPLE, area_size, flux2_size, ultra_size
 from fluxhost.settings import Settings
 from fluxhost.store.tasks import INPUTS_PARAM
@@ -121,6 +121,9 @@ def _sized(record: Endpoint, params: dict[str, Any], inputs: dict[str, str],
             extra["megapixels"] = megapixels
         else:  # text to image
             width, height = area_size(1, 1, megapixels, KONTEXT_MULTIPLE)
+        if settings.kind_pipeline(kind) in FLUX2_PIPELINES:  # Kontext moved onto FLUX.2
+            return (width, height, *_flux2_steps_guidance(record, params, settings, kind),
+                    extra)
         return width, height, settings.kontext_steps, settings.kontext_guidance, extra
     if record.sizing == "request":
         width, height = int(params["width"]), int(params["height"])

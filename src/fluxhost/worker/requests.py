@@ -93,7 +93,10 @@ def _flux2(p: Plan, inputs: dict[str, bytes], common: dict[str, Any]) -> Flux2:
     references = tuple(open_image(inputs[name], name).convert("RGB")
                        for name in FLUX2_IMAGE_FIELDS if name in inputs)
     width, height = p.width, p.height
-    if not (width and height):
+    if not (width and height) and p.megapixels and references:
+        # A Kontext endpoint moved onto FLUX.2: Kontext's size, the first image's aspect.
+        width, height = _kontext_size(p, references)
+    elif not (width and height):
         width, height = flux2_size(width, height, references[0].size if references else None)
     return Flux2(references=references, width=width, height=height, kind=p.kind, **common)
 
