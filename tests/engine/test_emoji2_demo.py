@@ -145,3 +145,14 @@ def test_expand_keeps_the_image_and_draws_the_border(engine: Engine) -> None:
                             width=256, height=128, steps=STEPS, guidance=4.0, seed=1))
     assert out.size == (256, 128)
     assert np.array_equal(np.asarray(out)[:, 64:192], np.asarray(image))
+
+
+def test_klein_finetunes_train_at_the_prompt_length_the_demo_serves(engine: Engine) -> None:
+    import torch
+
+    from fluxhost.engine.families.flux2.training import TRAINING, prompt_tokens
+
+    pipe = engine.load("klein-4b")._pipe
+    assert prompt_tokens(pipe) == 20  # its tokenizer's model_max_length; real klein: 512
+    prompt = TRAINING.encode_prompt(pipe, "blue apple", torch.device("cpu"))
+    assert prompt.embeds.shape[1] == prompt.text_ids.shape[1] == 20

@@ -3,7 +3,8 @@ packing, the timestep shift, the transformer call and the LoRA file format, each
 so training sees exactly what Flux2KleinPipeline generates with.
 
 - Captions: `pipe.encode_prompt(caption)`, Qwen3's stacked hidden states (layers 9, 18, 27) at
-  the pipeline's 512 tokens, with its 4-axis text position ids.
+  the pipeline's 512 tokens (fewer where the tokenizer's model_max_length says so: the emoji64
+  demo's klein was trained with 20, and is served with them), with its 4-axis text position ids.
 - Images: `pipe.image_processor.preprocess` to [-1, 1], then `pipe._encode_vae_image`: the
   AutoencoderKLFlux2 latent mode (deterministic), patchified 2x2 and normalised by the VAE's
   batch-norm running statistics, exactly as the pipeline encodes reference images; packed into
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 # Sampling steps the shift is computed for: a [klein] Base checkpoint's usual 50.
 SHIFT_STEPS = 50
 TRAIN_GUIDANCE = 1.0
+# Flux2KleinPipeline.encode_prompt's default max_sequence_length.
+PIPELINE_PROMPT_TOKENS = 512
 # Single-stream blocks whose attention output projection a LoRA adapts, by index: their module
 # is named `attn.to_out` like the double-stream blocks' ModuleList, so it is named with its block
 # (peft matches a dotted suffix). 48 covers FLUX.2 [dev]; [klein] 4B has 20, 9B 24.
@@ -63,8 +66,14 @@ LORA_TARGET_MODULES: tuple[str, ...] = (
 class Prompt:
     """A caption's FLUX.2 conditioning."""
 
-    embeds: Any  # (1, 512, joint_attention_dim): stacked Qwen3 hidden states
-    text_ids: Any  # (1, 512, 4)
+    embeds: Any  # (1, tokens, joint_attention_dim): stacked Qwen3 hidden states
+    text_ids: Any  # (1, tokens, 4)
+
+
+def prompt_tokens(pipe: Any) -> int:
+    """The prompt length generation uses: the pipeline's 512, capped by the tokenizer."""
+    limit = getattr(pipe.tokenizer, "model_max_length", None)
+    return min(PIPELINE_PROMPT_TOKENS, int(limit)) if limit else PIPELINE_PROMPT_TOKENS
 
 
 class KleinTraining:
@@ -75,7 +84,8 @@ class KleinTraining:
     encoders = ("text_encoder", "vae")
 
     def encode_prompt(self, pipe: Any, caption: str, device: Any) -> Prompt:
-        embeds, text_ids = pipe.encode_prompt(prompt=caption, device=device)
+        embeds, text_ids = pipe.encode_prompt(prompt=caption, device=device,
+                                              max_sequence_length=prompt_tokens(pipe))
         return Prompt(embeds.to(pipe.transformer.dtype), text_ids)
 
     def encode_image(self, pipe: Any, image: Image.Image, device: Any) -> Latents:
