@@ -366,7 +366,8 @@ class Settings(BaseSettings):
     model_set: Literal["dev", "emoji"] = Field(
         "dev", description="With FLUXHOST_MODELS empty: 'dev', tiny random pipelines (they draw "
         "noise), or 'emoji', the shipped emoji64 demo (models/emoji64: a 64x64 model trained on "
-        "emoji, not FLUX; base kind only; images scaled up to the requested size).",
+        "emoji, not FLUX: FLUX.1 text to image, fill and expand on one model, FLUX.2 and Kontext "
+        "on another that also edits; no canny or depth; images scaled up to the requested size).",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")

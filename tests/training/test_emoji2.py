@@ -183,6 +183,11 @@ def test_export_loads_offline_as_a_klein_folder(work: Path, tmp_path: Path) -> N
     step = common.require_checkpoint(work, "transformer")["step"]
     assert manifest["kinds"] == ["klein"] and manifest["klein_transformer_step"] == step
     assert manifest["flux2_max_sequence_length"] == encoders.TEXT_TOKENS
+    card = (tmp_path / export.CARD).read_text()
+    assert "not FLUX.2" in card and f"trained\n{step:,} steps" in card
+    export.update_card(tmp_path, step + 1, 1, 0)  # replaced, not appended
+    assert (tmp_path / export.CARD).read_text().count(export.CARD_MARK) == 1
+    assert not any('"_name_or_path"' in c.read_text() for c in folder.rglob("config.json"))
     saved = bench.EvalSet.load(tmp_path / bench.EVAL_FILE)
     assert saved.captions == bench.EvalSet.from_data(data.load(work)).captions
     index = json.loads((folder / "model_index.json").read_text())

@@ -45,7 +45,8 @@ DEMO_EXAMPLE: dict[str, str | int] = {"prompt": "red apple", "width": 512, "heig
 PLAIN_EXAMPLE: dict[str, str | int] = {"prompt": "a lighthouse at dusk", "width": 512,
                                        "height": 512}
 MODEL_NOTES = {
-    "emoji64": "emoji64 demo (64x64, trained on emoji; not FLUX): prompts are emoji names",
+    "emoji64": "emoji64 demo (64x64, trained on emoji; not FLUX): prompts are emoji names; "
+               "FLUX.2 endpoints also edit ('make it blue')",
     "dev": "dev model set, RANDOM weights: every image is noise, whatever the prompt",
 }
 

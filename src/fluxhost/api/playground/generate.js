@@ -9,7 +9,7 @@ import { bodySchema, fieldsOf, finetuneBase, generationOperations } from "./sche
 const $ = (id) => document.getElementById(id);
 
 // The first endpoint offered: plain text to image, which every model set with a base model
-// serves (emoji64 serves nothing else); a finetuned one would need a finetune picked first.
+// serves; a finetuned one would need a finetune picked first.
 const PREFERRED_ENDPOINT = "/v1/flux-dev";
 // emoji64 knows emoji names only: the form starts with one, so Generate shows it at its best.
 const DEMO_PROMPT = "red apple";
@@ -21,6 +21,8 @@ const DRAWN_BY = {
 // Said beside a kind of field, by model set: the dev set's references steer noise.
 const FIELD_NOTES = {
   dev: { references: "On this server's dev model set they change the noise, not a picture." },
+  emoji64: { references: "The emoji64 demo edits an emoji on white: \"make it blue\", " +
+    "\"turn it into a book\", or two images and \"put them side by side\"." },
 };
 // The endpoint picker's groups: the finetuned endpoints, FLUX.1's base API, FLUX.2.
 const FLUX2_PATH = /^\/v1\/flux-2-/;

@@ -29,6 +29,7 @@ MAX_TRUE_CFG = 8.0
 NATIVE_SIZE = 64
 CHECK_PROMPTS = ("red apple", "grinning face", "blue heart", "rocket")
 
+KLEIN_CARD_MARK = "\n## klein: "  # fluxhost.training.emoji2.export.CARD_MARK
 MODEL_CARD = """# emoji64: a demo model at 64x64 trained on emoji -- not FLUX
 
 A FLUX-architecture model set (FluxPipeline: FluxTransformer2DModel {transformer_params:,}
@@ -108,13 +109,18 @@ def export(work: Path, out: Path) -> Path:
     meta = json.loads((work / "dataset" / "meta.json").read_text())
     vae_step = transformer.latents_snapshot(work)["vae_step"]
     t_step = common.require_checkpoint(work, "transformer")["step"]
-    (out / "MODEL.md").write_text(MODEL_CARD.format(
+    card = out / "MODEL.md"
+    # The set's second generation (emoji2's export) keeps its section of the card.
+    old_card = card.read_text() if card.is_file() else ""
+    klein_section = old_card[old_card.find(KLEIN_CARD_MARK):] if KLEIN_CARD_MARK in old_card \
+        else ""
+    card.write_text(MODEL_CARD.format(
         transformer_params=sum(p.numel() for p in pipe.transformer.parameters()),
         vae_params=sum(p.numel() for p in pipe.vae.parameters()),
         images=len(entries), source=meta["source"], license=meta["license"],
         vae_step=vae_step, transformer_step=t_step,
         decoder_step=(common.load_checkpoint(work / "decoder") or {}).get("step", 0),
-    ))
+    ) + klein_section)
     images, _ = dataset.load(work)
     adherence.save_reference(images, [e.caption for e in entries], [e.split for e in entries],
                              out / adherence.THUMBS_FILE)

@@ -24,6 +24,21 @@ from fluxhost.training.emoji2 import bench, data, encoders, transformer
 MANIFEST = "fluxhost-model.json"
 FOLDER = "klein"
 CHECK_PROMPTS = ("red apple", "blue heart", "rocket")
+CARD = "MODEL.md"
+CARD_MARK = "\n## klein: "
+CARD_SECTION = """
+## klein: a FLUX.2 [klein]-architecture demo at 64x64 -- not FLUX.2
+
+`klein/` is a Flux2KleinPipeline folder (Flux2Transformer2DModel {params:,} parameters, trained
+{step:,} steps; AutoencoderKLFlux2 with gen 1's encoder and a decoder trained {decoder_step:,}
+more steps on the colour bank; a random frozen Qwen3-shaped text encoder with a word-level
+tokenizer, 20 tokens) trained from scratch on CPU by `python -m fluxhost.training.emoji2`
+(src/fluxhost/training/emoji2) on the same emoji, recoloured into seven colour words. It draws
+emoji names and colour/object combinations ("blue apple"), and edits a reference image ("make
+it blue", "turn it into a book", two references "put them side by side"). It is not
+guidance-distilled: it runs true CFG at `guidance_scale` (is_distilled false). Weights: float16
+safetensors, EMA; licence as above (OFL-1.1). Figures: docs/emoji64.md.
+"""
 
 
 def images(pipe: Any, prompts: tuple[str, ...] = CHECK_PROMPTS) -> Any:
@@ -51,6 +66,15 @@ def update_manifest(out: Path, step: int) -> None:
     path.write_text(json.dumps(manifest, indent=1) + "\n")
 
 
+def update_card(out: Path, step: int, params: int, decoder_step: int) -> None:
+    """The set's model card with its klein section written (replaced if there)."""
+    path = out / CARD
+    card = path.read_text() if path.is_file() else "# emoji64\n"
+    card = card.split(CARD_MARK)[0].rstrip("\n") + "\n"
+    path.write_text(card + CARD_SECTION.format(params=params, step=step,
+                                               decoder_step=decoder_step))
+
+
 def export(work: Path, out: Path) -> Path:
     import torch
     from diffusers import Flux2KleinPipeline
@@ -69,6 +93,8 @@ def export(work: Path, out: Path) -> Path:
     back.set_progress_bar_config(disable=True)
     step = int(common.require_checkpoint(work, "transformer")["step"])
     update_manifest(out, step)
+    update_card(out, step, sum(p.numel() for p in pipe.transformer.parameters()),
+                int((common.load_checkpoint(work / "decoder") or {}).get("step", 0)))
     bench.EvalSet.from_data(data.load(work)).save(out / bench.EVAL_FILE)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"export: {target} ({size / 1e6:.1f} MB), transformer step {step}, float16 vs "
