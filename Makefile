@@ -55,9 +55,11 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 
-# The README's emoji64 picture sheet, from the shipped weights.
+# The README's emoji64 picture sheets (gen 1, and gen 2 with its editing row), from the shipped
+# weights.
 sheet: $(STAMP)
 	$(BIN)/python bench/emoji_sheet.py
+	$(BIN)/python bench/emoji2_sheet.py --model models/emoji64
 
 # The emoji64 training data (needs Debian's fonts-noto-color-emoji); see docs/emoji64.md.
 EMOJI_WORK ?= ../emoji-train

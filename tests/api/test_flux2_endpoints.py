@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from fluxhost import catalog
-from fluxhost.store.tasks import INPUTS_PARAM, count_by_state, get_task
+from fluxhost.store.tasks import INPUTS_PARAM, get_task
 from fluxhost.wire.flux2 import Flux2BaseInputs
 from tests.conftest import Tenant
 
@@ -269,8 +269,6 @@ def test_served_on_the_emoji_demo_set_by_its_klein(app_with: App, services: Any,
                                                    tenant: Tenant) -> None:
     """The demo has no FLUX.2 [dev] and no KV-cache kind: every FLUX.2 endpoint is accepted and
     stored with the klein kind that serves it; canny and depth, which it lacks, answer 501."""
-    from fluxhost.store.tasks import get_task
-
     client = app_with(model_set="emoji")
     ready = client.get("/ready").json()
     assert {f"/v1/{name}" for name in FLUX2} <= set(ready["endpoints"])

@@ -15,8 +15,10 @@ from fluxhost.shipped import DEMO_ROOT
 from fluxhost.training.emoji2 import bench
 
 SETTINGS = bench.Settings(steps=8, guidance=4.0, limit=24)
-TOP5_BOUND = 0.5  # chance: 5 of 3,206 bank images
-EDIT_BOUND = 0.6  # chance: 1 of 7 colour words
+# Measured here on the shipped weights (8 steps, 24 pairs): top-5 100%, edits 87.5%, seed ratio
+# 0.16 ("heart" 15.0 between seeds, "apple" 5.5). Full bench (20 steps, 349): 94.0% and 84.0%.
+TOP5_BOUND = 0.75  # chance: 5 of 3,206 bank images
+EDIT_BOUND = 0.7  # chance: 1 of 7 colour words
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +63,4 @@ def test_edits_of_held_out_pairs_take_the_instructed_colour(
 def test_seeds_change_the_picture_less_than_prompts_but_visibly(pipe: Any) -> None:
     figures = bench.diversity(pipe, ["apple", "heart", "red book"], SETTINGS, seeds=3)
     assert 0.1 < figures["ratio"] < 0.8, figures
+    assert figures["per_prompt"]["heart"]["between_seeds"] > 10, figures

@@ -12,6 +12,10 @@ when its output is already in DIR (the dataset, data and encoder stages are dete
     transformer  Flux2Transformer2DModel by rectified flow, text to image and edits with
                  one or two reference images                                       (CPU-days)
 
+`python -m fluxhost.training.emoji2 decoder --work DIR --steps 4000 --batch 16` trains the VAE
+decoder on (beside or after the transformer: it reads the latents the vae stage froze;
+decoder.py says why).
+
 `python -m fluxhost.training.emoji2 export --work DIR [--out models/emoji64]` writes the EMA
 weights as a float16 Flux2KleinPipeline folder OUT/klein and adds it to the set's manifest.
 

@@ -121,15 +121,23 @@ def edits(pipe: Any, e: EvalSet, s: Settings) -> dict[str, float]:
     return {"success": float(np.mean(hits)), "n": float(len(hits))}
 
 
-def diversity(pipe: Any, prompts: list[str], s: Settings, seeds: int = 4) -> dict[str, float]:
+def diversity(pipe: Any, prompts: list[str], s: Settings, seeds: int = 4) -> dict[str, Any]:
+    """Also per prompt: its mean distance between seeds, and how many distinct dominant colour
+    words its seeds were drawn in (a mean over prompts can hide prompts whose seeds all look
+    alike)."""
     stack = np.stack([draw(pipe, prompts, s, seed) for seed in range(seeds)]).astype(np.float32)
-    between_seeds = np.mean([np.abs(stack[i] - stack[j]).mean()
-                             for i in range(seeds) for j in range(i + 1, seeds)])
+    pairs = [(i, j) for i in range(seeds) for j in range(i + 1, seeds)]
+    per_prompt = {prompt: {
+        "between_seeds": float(np.mean([np.abs(stack[i, k] - stack[j, k]).mean()
+                                        for i, j in pairs])),
+        "colours": len({colours.dominant(stack[i, k].astype(np.uint8))[0]
+                        for i in range(seeds)})} for k, prompt in enumerate(prompts)}
+    between_seeds = np.mean([v["between_seeds"] for v in per_prompt.values()])
     p = len(prompts)
     between_prompts = np.mean([np.abs(stack[:, i] - stack[:, j]).mean()
                                for i in range(p) for j in range(i + 1, p)])
     return {"between_seeds": float(between_seeds), "between_prompts": float(between_prompts),
-            "ratio": float(between_seeds / between_prompts)}
+            "ratio": float(between_seeds / between_prompts), "per_prompt": per_prompt}
 
 
 def seconds_per_image(pipe: Any, s: Settings, n: int = 4) -> float:
