@@ -217,8 +217,9 @@ def test_bad_parameters_and_limits(app_with: App, keys: tuple[Key, Key],
                                                      name="second")["detail"]
 
 
-def test_an_unserved_base_is_501(app_with: App, keys: tuple[Key, Key], lora_dir: Path) -> None:
-    client = app_with(model_set="emoji")
+def test_an_unserved_base_is_501(app_with: App, keys: tuple[Key, Key], lora_dir: Path,
+                                 dev_model_dir: Path) -> None:
+    client = app_with(models={"base": str(dev_model_dir / "base")})  # no klein
     detail = upload(client, keys[0], (lora_dir / "diffusers.safetensors").read_bytes(),
                     status=501)["detail"]
     assert detail.startswith("base klein-4b is not served here")
