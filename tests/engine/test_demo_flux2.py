@@ -67,3 +67,24 @@ def test_klein_folder_runs_native_with_letterboxed_references(klein: Any) -> Non
     assert sent.shape == (64, 64, 3)
     assert sent[0, 0].tolist() == [255, 255, 255] and sent[32, 32].tolist() == [200, 30, 30]
     assert result.images[0].size == (256, 128)
+
+
+def test_manifest_class_overrides_and_cfg_cap_are_checked(tmp_path: Path) -> None:
+    from fluxhost.engine.demo import content_box, pipeline_class
+
+    (tmp_path / "base").mkdir()
+    manifest = {"name": "emoji64", "native_size": 64, "max_true_cfg": 8,
+                "pipeline_classes": {"fill": "FluxInpaintPipeline"}}
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    source = str(tmp_path / "base")
+    assert pipeline_class(source, "fill") == "FluxInpaintPipeline"
+    assert pipeline_class(source, "base") is None
+    assert read_manifest(source).max_true_cfg == 8.0  # type: ignore[union-attr]
+    for bad, message in [({"max_true_cfg": 0.5}, "max_true_cfg must be"),
+                         ({"pipeline_classes": {"fill": "not a class"}}, "pipeline_classes"),
+                         ({"pipeline_classes": ["fill"]}, "pipeline_classes")]:
+        (tmp_path / MANIFEST).write_text(json.dumps({**manifest, **bad}))
+        with pytest.raises(ValueError, match=message):
+            read_manifest(source)
+    # Where a 3:2 image lies in its 64x64 padded square: centred, full width.
+    assert content_box((384, 256), 64) == (0, 10, 64, 53)
