@@ -11,6 +11,7 @@ at import."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 # src/fluxhost/shipped.py -> <repo>/models/emoji64.
@@ -32,6 +33,7 @@ DEMO_ENDPOINT_KINDS = {"flux-2-pro": "klein-4b", "flux-2-pro-preview": "klein-4b
 DEMO_KLEIN_STEPS, DEMO_KLEIN_GUIDANCE = 20, 4.0
 
 
+@cache  # looked up once per process: settings ask on every /health
 def demo_folders(root: Path = DEMO_ROOT) -> dict[str, Path]:
     """The set's pipeline folders that are present: "base" and, once exported, "klein"."""
     folders = {"base": root / "base"}
