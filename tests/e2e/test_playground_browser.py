@@ -255,6 +255,8 @@ def emoji_png(path: Path, size: tuple[int, int] = (256, 256)) -> Path:
 
 
 def paint_stroke(page: Page) -> None:
+    """One horizontal stroke across the middle of the fill mask (mouse coordinates are the
+    viewport's)."""
     canvas = page.locator("#gen-mask-canvas")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
@@ -331,15 +333,7 @@ def test_fill_with_uploaded_image_and_painted_mask(deployment: Deployment, brows
     canvas = page.locator("#gen-mask-canvas")
     expect(canvas).to_be_visible()
     expect(canvas).to_have_attribute("width", "256")
-    # One horizontal stroke across the middle (mouse coordinates are the viewport's).
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    assert box is not None
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * 0.3, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=8)
-    page.mouse.up()
+    paint_stroke(page)
     shot(page, "05-fill-mask-painted")
 
     body = generate(page, "/v1/flux-pro-1.0-fill", {"prompt": "a door", "steps": "15"})

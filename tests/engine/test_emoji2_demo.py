@@ -18,6 +18,7 @@ from fluxhost.engine.types import Expand, Fill, Flux2
 from fluxhost.settings import Settings
 from fluxhost.shipped import DEMO_ENDPOINT_KINDS, DEMO_ROOT
 from fluxhost.training.emoji2 import bench, colours
+from tests.engine.test_emoji_model import _safetensors_header as safetensors_header
 
 STEPS = 8  # the bench's reduced form; the documented figures are at 20
 GUIDANCE = 4.0
@@ -87,6 +88,10 @@ def test_the_klein_folder_is_float16_and_counted_in_the_manifest() -> None:
     assert index["_class_name"] == "Flux2KleinPipeline" and index["is_distilled"] is False
     size = sum(f.stat().st_size for f in (DEMO_ROOT / "klein").rglob("*") if f.is_file())
     assert size < 22e6, f"the klein folder is {size / 1e6:.1f} MB"
+    for part in ("transformer", "vae", "text_encoder"):
+        header = json.loads(safetensors_header(DEMO_ROOT / "klein" / part))
+        dtypes = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
+        assert dtypes - {"I64"} == {"F16"}, part  # (the VAE's BatchNorm counts batches)
 
 
 @pytest.mark.parametrize(("prompt", "colour"), [("green heart", "green"), ("red book", "red")])

@@ -9,6 +9,7 @@ renamed, so a process killed mid-write leaves the previous one intact.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -114,20 +115,46 @@ def flow_step(model: Any, opt: Any, ema: Any, step: int, x0: Any, sigma: Any, no
     for group in opt.param_groups:
         group["lr"] = lr * min(1.0, (step + 1) / warmup)
     loss = (forward(xt) - (noise - x0)).pow(2).mean()
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
+    return optimizer_step(model, opt, ema, loss, step, ema_decay)
+
+
+def optimizer_step(model: Any, opt: Any, ema: Any, loss: Any, step: int,
+                   ema_decay: float) -> float:
+    """Backward, gradients clipped to norm 1, step, EMA update; the loss as a float."""
     import torch
 
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     update_ema(ema, model, ema_decay, step)
     return float(loss.detach())
 
 
-def transformer_callbacks(out: Path, model: Any, ema: Any, opt: Any, gen: Any
-                          ) -> tuple[Callable[[int], None], Callable[[int, float, float], None]]:
-    """run_loop's save and log callbacks for a transformer stage (the checkpoint's keys are
-    what both recipes resume from)."""
+def cosine_lr(base: float, step: int, total: int) -> float:
+    """`base` decayed along a half cosine to a tenth of it at `total` steps."""
+    return base * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step / total, 1.0))))
+
+
+def resume(out: Path, stage: str, model: Any, ema: Any, opt: Any, gen: Any) -> int:
+    """Load a stage's checkpoint (as stage_callbacks saves it) into model, EMA, optimizer and
+    generator; the step to continue from (0 without one)."""
+    state = load_checkpoint(out)
+    if state is None:
+        return 0
+    model.load_state_dict(state["model"])
+    ema.load_state_dict(state["ema"])
+    opt.load_state_dict(state["opt"])
+    gen.set_state(state["gen"])
+    print(f"{stage}: resuming at step {state['step']}", flush=True)
+    return int(state["step"])
+
+
+def stage_callbacks(out: Path, model: Any, ema: Any, opt: Any, gen: Any,
+                    stage: str = "transformer"
+                    ) -> tuple[Callable[[int], None], Callable[[int, float, float], None]]:
+    """run_loop's save and log callbacks for a training stage (the checkpoint's keys are what
+    `resume` and both recipes' stages read)."""
     def save_fn(step: int) -> None:
         save_checkpoint(out, {
             "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
@@ -135,6 +162,6 @@ def transformer_callbacks(out: Path, model: Any, ema: Any, opt: Any, gen: Any
         })
 
     def log_fn(step: int, loss: float, rate: float) -> None:
-        print(f"transformer step {step} loss {loss:.4f} {rate:.2f} it/s", flush=True)
+        print(f"{stage} step {step} loss {loss:.4f} {rate:.2f} it/s", flush=True)
 
     return save_fn, log_fn

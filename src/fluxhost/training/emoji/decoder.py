@@ -74,28 +74,14 @@ def train(work: Path, budget: common.Budget, batch: int) -> None:
     def step_fn(step: int) -> float:
         pick = train_idx[torch.randint(0, len(train_idx), (batch,), generator=gen)]
         z = latents[pick] + LATENT_NOISE * torch.randn(latents[pick].shape, generator=gen)
-        lr = LR * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step / budget.steps, 1.0))))
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = common.cosine_lr(LR, step, budget.steps)
         recon = model.decode(z / scale + shift).sample
         x = pixels[pick]
         loss = (recon - x).abs().mean() + (recon - x).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
-        opt.step()
-        common.update_ema(ema, decoder, EMA_DECAY, step)
-        return float(loss.detach())
+        return common.optimizer_step(decoder, opt, ema, loss, step, EMA_DECAY)
 
-    def save_fn(step: int) -> None:
-        common.save_checkpoint(out, {
-            "model": decoder.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-            "gen": gen.get_state(), "step": step,
-        })
-
-    def log_fn(step: int, loss: float, rate: float) -> None:
-        print(f"decoder step {step} loss {loss:.4f} {rate:.2f} it/s", flush=True)
-
+    save_fn, log_fn = common.stage_callbacks(out, decoder, ema, opt, gen, "decoder")
     common.run_loop(budget, start, step_fn, save_fn, log_fn)
     model.decoder.load_state_dict(ema.state_dict())
     print(f"decoder: PSNR train {psnr(model, latents, pixels, train_idx[:256]):.2f} dB",

@@ -173,7 +173,7 @@ def train(work: Path, budget: common.Budget, batch: int) -> None:
         return common.flow_step(model, opt, ema, step, x0, sigma, noise, forward,
                                 lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY)
 
-    save_fn, log_fn = common.transformer_callbacks(out, model, ema, opt, gen)
+    save_fn, log_fn = common.stage_callbacks(out, model, ema, opt, gen)
     common.run_loop(budget, start, step_fn, save_fn, log_fn)
 
 

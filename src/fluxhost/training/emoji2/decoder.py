@@ -18,7 +18,6 @@ step, generator); `transformer.pipeline` and export use its EMA weights when it 
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +37,7 @@ STAGE = "decoder"
 
 def load_vae(work: Path) -> Any:
     """The transformer stage's AutoencoderKLFlux2, with this stage's decoder (EMA) if any."""
-    from diffusers import AutoencoderKLFlux2
-
-    model = AutoencoderKLFlux2.from_pretrained(work / "vae" / "vae")
+    model = snapshot_vae(work)
     state = common.load_checkpoint(work / STAGE)
     if state is not None:
         model.decoder.load_state_dict(state["ema"])
@@ -86,7 +83,7 @@ def pixel_weights(images: np.ndarray) -> Any:
 def train(work: Path, budget: common.Budget, batch: int) -> None:
     import torch
 
-    model = _snapshot(work)
+    model = snapshot_vae(work)
     packed, images = training_set(work)
     inputs = decoder_input(model, packed)
     pixels, weights = vae_stage.to_tensor(images), pixel_weights(images)
@@ -95,54 +92,29 @@ def train(work: Path, budget: common.Budget, batch: int) -> None:
     opt = torch.optim.AdamW(decoder.parameters(), lr=LR, weight_decay=0.0)
     gen = torch.Generator().manual_seed(SEED)
     out = common.stage_dir(work, STAGE)
-    start = _resume(out, decoder, ema, opt, gen)
+    start = common.resume(out, STAGE, decoder, ema, opt, gen)
     noise_scale = LATENT_NOISE * torch.sqrt(model.bn.running_var).mean()
 
     def step_fn(step: int) -> float:
         pick = torch.randint(0, len(inputs), (batch,), generator=gen)
         z = inputs[pick] + noise_scale * torch.randn(inputs[pick].shape, generator=gen)
         for group in opt.param_groups:
-            group["lr"] = LR * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step / budget.steps,
-                                                                        1.0))))
-        recon = model.decode(z).sample
-        err, w = recon - pixels[pick], weights[pick]
+            group["lr"] = common.cosine_lr(LR, step, budget.steps)
+        err, w = model.decode(z).sample - pixels[pick], weights[pick]
         loss = (w * (err.abs() + err.pow(2))).mean() / w.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
-        opt.step()
-        common.update_ema(ema, decoder, EMA_DECAY, step)
-        return float(loss.detach())
+        return common.optimizer_step(decoder, opt, ema, loss, step, EMA_DECAY)
 
-    def save_fn(step: int) -> None:
-        common.save_checkpoint(out, {"model": decoder.state_dict(), "ema": ema.state_dict(),
-                                     "opt": opt.state_dict(), "gen": gen.get_state(),
-                                     "step": step})
-
-    def log_fn(step: int, loss: float, rate: float) -> None:
-        print(f"decoder step {step} loss {loss:.4f} {rate:.2f} it/s", flush=True)
-
+    save_fn, log_fn = common.stage_callbacks(out, decoder, ema, opt, gen, STAGE)
     common.run_loop(budget, start, step_fn, save_fn, log_fn)
     model.decoder.load_state_dict(ema.state_dict())
     print(f"decoder: colour words kept {colour_kept(model, inputs, images):.1%}", flush=True)
 
 
-def _snapshot(work: Path) -> Any:
+def snapshot_vae(work: Path) -> Any:
+    """The VAE as the vae stage saved it (gen 1's decoder)."""
     from diffusers import AutoencoderKLFlux2
 
     return AutoencoderKLFlux2.from_pretrained(work / "vae" / "vae")
-
-
-def _resume(out: Path, decoder: Any, ema: Any, opt: Any, gen: Any) -> int:
-    state = common.load_checkpoint(out)
-    if state is None:
-        return 0
-    decoder.load_state_dict(state["model"])
-    ema.load_state_dict(state["ema"])
-    opt.load_state_dict(state["opt"])
-    gen.set_state(state["gen"])
-    print(f"decoder: resuming at step {state['step']}", flush=True)
-    return int(state["step"])
 
 
 def colour_kept(model: Any, inputs: Any, images: np.ndarray, n: int = 512) -> float:

@@ -201,15 +201,7 @@ def train(work: Path, budget: common.Budget, batch: int, limit: int | None = Non
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
     gen = torch.Generator().manual_seed(SEED)
-    start = 0
-    state = common.load_checkpoint(out)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["gen"])
-        start = state["step"]
-        print(f"transformer: resuming at step {start}", flush=True)
+    start = common.resume(out, "transformer", model, ema, opt, gen)
     print(f"transformer: {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"{len(sampler.combos)} training combinations, {len(d.natives)} natives", flush=True)
     names = list(TASKS)
@@ -227,7 +219,7 @@ def train(work: Path, budget: common.Budget, batch: int, limit: int | None = Non
             lambda xt: predict(model, xt, ref, sigma, embeds[rows].float()),
             lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY)
 
-    save_fn, log_fn = common.transformer_callbacks(out, model, ema, opt, gen)
+    save_fn, log_fn = common.stage_callbacks(out, model, ema, opt, gen)
 
     common.run_loop(budget, start, step_fn, save_fn, log_fn)
 
