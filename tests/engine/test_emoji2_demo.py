@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from PIL import Image
+from tests.engine.test_emoji_model import _safetensors_header as safetensors_header
 
 from fluxhost.engine import Engine
 from fluxhost.engine.demo import MANIFEST, ServedPipeline
@@ -18,7 +19,6 @@ from fluxhost.engine.types import Expand, Fill, Flux2
 from fluxhost.settings import Settings
 from fluxhost.shipped import DEMO_ENDPOINT_KINDS, DEMO_ROOT
 from fluxhost.training.emoji2 import bench, colours
-from tests.engine.test_emoji_model import _safetensors_header as safetensors_header
 
 STEPS = 8  # the bench's reduced form; the documented figures are at 20
 GUIDANCE = 4.0
