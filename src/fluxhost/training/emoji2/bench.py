@@ -2,18 +2,13 @@
 
 - Held-out combinations: for each held-out (object, colour) caption one 64x64 image; its rank is
   the position of the right bank image among all bank images (every object in every colour) by
-  distance in 16x16 pixel space (gen 1's emoji.adherence.thumbnails), the image or its mirror
-  image whichever is nearer (training draws objects both ways round from phase 2 on,
-  transformer.P_MIRROR; `heldout_as_drawn` is the rank without the mirror). Baselines scored
-  alike: the same images against a derangement of the targets (shuffled prompts), and uniform
-  noise.
+  distance in 16x16 pixel space (gen 1's emoji.adherence.thumbnails). Baselines scored alike: the
+  same images against a derangement of the targets (shuffled prompts), and uniform noise.
 - Edit success: for each held-out combination (o, b), a reference (o, a) of a training colour a
   and the instruction "make it b"; a success when b is the dominant colour word of the output's
   coloured pixels (colours.dominant), i.e. the instructed colour dominates the edited object.
 - Seed diversity: for P prompts x S seeds, the mean absolute pixel difference (0..255) between
-  two seeds of one prompt, and between two prompts at one seed; their ratio. Per prompt also
-  the dominant colour words its seeds were drawn in, and how many seeds face the other way from
-  the first seed (nearer its mirror image than itself).
+  two seeds of one prompt, and between two prompts at one seed; their ratio.
 - Seconds per image at 64x64 (the run's wall time over images drawn).
 
 The measures read an `EvalSet`: the 16x16 thumbnails of every bank image (uint8) and, per
@@ -25,7 +20,6 @@ the work directory or the font.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,18 +90,9 @@ def draw(pipe: Any, prompts: list[str], s: Settings, seed: int,
     return np.stack(out)
 
 
-def mirror_thumbs(feats: np.ndarray) -> np.ndarray:
-    side = math.isqrt(feats.shape[1] // 3)
-    return feats.reshape(-1, side, side, 3)[:, :, ::-1].reshape(feats.shape)
-
-
-def ranks(generated: np.ndarray, targets: list[int], thumbs: np.ndarray,
-          mirror: bool = True) -> np.ndarray:
+def ranks(generated: np.ndarray, targets: list[int], thumbs: np.ndarray) -> np.ndarray:
     feats, ref = thumbnails(generated), thumbs.astype(np.float32) / 255.0
     dist = np.linalg.norm(feats[:, None, :] - ref[None, :, :], axis=2)
-    if mirror:
-        flipped = mirror_thumbs(feats)
-        dist = np.minimum(dist, np.linalg.norm(flipped[:, None, :] - ref[None, :, :], axis=2))
     own = dist[np.arange(len(targets)), targets]
     return 1 + (dist < own[:, None]).sum(axis=1)
 
@@ -119,7 +104,6 @@ def adherence(pipe: Any, e: EvalSet, s: Settings) -> dict[str, dict[str, float]]
     noise = np.random.default_rng(s.seed).integers(0, 256, images.shape, dtype=np.uint8)
     shuffled = [targets[i] for i in derangement(len(targets), s.seed)]
     return {"heldout": summary(ranks(images, targets, e.thumbs)),
-            "heldout_as_drawn": summary(ranks(images, targets, e.thumbs, mirror=False)),
             "shuffled": summary(ranks(images, shuffled, e.thumbs)),
             "noise": summary(ranks(noise, targets, e.thumbs))}
 
@@ -138,29 +122,22 @@ def edits(pipe: Any, e: EvalSet, s: Settings) -> dict[str, float]:
 
 
 def diversity(pipe: Any, prompts: list[str], s: Settings, seeds: int = 4) -> dict[str, Any]:
-    """Also per prompt: its mean distance between seeds, how many distinct dominant colour
-    words its seeds were drawn in, and how many seeds face the other way from seed 0 (a mean
-    over prompts can hide prompts whose seeds all look alike)."""
+    """Also per prompt: its mean distance between seeds, and how many distinct dominant colour
+    words its seeds were drawn in (a mean over prompts can hide prompts whose seeds all look
+    alike)."""
     stack = np.stack([draw(pipe, prompts, s, seed) for seed in range(seeds)]).astype(np.float32)
     pairs = [(i, j) for i in range(seeds) for j in range(i + 1, seeds)]
     per_prompt = {prompt: {
         "between_seeds": float(np.mean([np.abs(stack[i, k] - stack[j, k]).mean()
                                         for i, j in pairs])),
         "colours": len({colours.dominant(stack[i, k].astype(np.uint8))[0]
-                        for i in range(seeds)}),
-        "mirrored": sum(mirrored(stack[0, k], stack[i, k]) for i in range(1, seeds)),
-    } for k, prompt in enumerate(prompts)}
+                        for i in range(seeds)})} for k, prompt in enumerate(prompts)}
     between_seeds = np.mean([v["between_seeds"] for v in per_prompt.values()])
     p = len(prompts)
     between_prompts = np.mean([np.abs(stack[:, i] - stack[:, j]).mean()
                                for i in range(p) for j in range(i + 1, p)])
     return {"between_seeds": float(between_seeds), "between_prompts": float(between_prompts),
             "ratio": float(between_seeds / between_prompts), "per_prompt": per_prompt}
-
-
-def mirrored(first: np.ndarray, other: np.ndarray) -> bool:
-    """Whether `other` is nearer the mirror image of `first` than `first` itself."""
-    return bool(np.abs(other - first[:, ::-1]).mean() < np.abs(other - first).mean())
 
 
 def seconds_per_image(pipe: Any, s: Settings, n: int = 4) -> float:

@@ -46,9 +46,6 @@ COLOUR_NAMES = tuple(colours.COLOURS)
 RECOLOUR = "make it {colour}"
 SWAP = "turn it into a {object}"
 COMBINE = "put them side by side"
-# Objects never drawn mirrored: a direction in the name, or text drawn on the emoji.
-NO_MIRROR = frozenset({"left", "right", "leftwards", "rightwards", "squared", "keycap",
-                       "calendar"})
 
 
 @dataclass(frozen=True)
@@ -71,26 +68,11 @@ class Data:
         found.append(COMBINE)
         return list(dict.fromkeys(found))
 
-    def mirror_objects(self) -> np.ndarray:
-        """objects bool: whether the object may be drawn mirrored (mirrorable)."""
-        return np.array([mirrorable(name) for name in self.objects])
-
-    def mirror_natives(self) -> list[bool]:
-        """Per native: mirrored only when it is one of a mirrorable object's looks (its caption
-        a bank caption or the object name), so that no text or arrow is ever flipped."""
-        allowed = {c for o, row in enumerate(self.captions) if mirrorable(self.objects[o])
-                   for c in (*row, self.objects[o])}
-        return [caption in allowed for _, caption in self.natives]
-
 
 def object_name(caption: str) -> str:
     words = [w for w in caption.split()
              if w not in colours.COLOURS and w not in colours.OTHER_COLOUR_WORDS]
     return " ".join(words)
-
-
-def mirrorable(name: str) -> bool:
-    return not NO_MIRROR & set(name.split())
 
 
 def compose(base_caption: str, colour: str) -> str:

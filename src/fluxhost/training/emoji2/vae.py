@@ -12,9 +12,7 @@ Latents are as Flux2KleinPipeline._encode_vae_image makes them: the posterior's 
 patchified, normalised by the BatchNorm statistics, packed to 16 tokens of 64 channels.
 
 Outputs under DIR/vae: vae/ (save_pretrained), latents.pt ({"bank": objects x colours x 16 x 64,
-"natives": N x 16 x 64}); mirrored() adds DIR/mirror/latents.pt, the same for every image
-mirrored left to right (encoded, not flipped as latents: the VAE's convolutions are not
-mirror-symmetric).
+"natives": N x 16 x 64}).
 """
 
 from __future__ import annotations
@@ -103,19 +101,3 @@ def build(work: Path, d: Data, source: Path = GEN1_VAE) -> tuple[Any, dict[str, 
     print(f"vae: gen-1 weights, latents of {len(d.images)} emoji and {n_obj * n_col} bank images",
           flush=True)
     return vae, latents
-
-
-def mirrored(work: Path, d: Data, vae: Any) -> dict[str, Any]:
-    """Latents of every bank image and native mirrored left to right (cached)."""
-    import torch
-
-    path = work / "mirror" / "latents.pt"
-    if path.is_file():
-        return dict(torch.load(path, weights_only=False))
-    n_obj, n_col = d.bank.shape[:2]
-    flat = d.bank.reshape(-1, *d.bank.shape[2:])[:, :, ::-1]
-    latents = {"bank": encode(vae, flat).reshape(n_obj, n_col, 16, -1),
-               "natives": encode(vae, d.images[:, :, ::-1])}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(latents, path)
-    return latents
