@@ -90,9 +90,53 @@ def test_sampler_never_draws_a_heldout_combination(work: Path) -> None:
     sampler = transformer.Sampler(d, vae.build(work, d)[1], text["prompts"], None)
     gen = torch.Generator().manual_seed(0)
     assert all(not d.heldout[o, c] for o, c in (sampler.combo(gen) for _ in range(200)))
-    x0, ref, rows = sampler.task("recolour", 3, gen)
+    x0, ref, rows, _ = sampler.task("recolour", 3, gen)
     assert x0.shape == (3, 16, 64) and ref is not None and ref.shape == (3, 16, 64)
     assert all(r == 0 or text["prompts"][r].startswith("make it ") for r in rows)
+
+
+def test_coupling_gives_every_answer_an_equal_share_of_the_noise() -> None:
+    import torch
+
+    from fluxhost.training.emoji2 import coupling
+
+    gen = torch.Generator().manual_seed(0)
+    base = torch.randn(1, 256, generator=gen)
+    # alike answers of unequal norms, as one object's recolours are
+    targets = torch.cat([base * scale + 0.3 * torch.randn(1, 256, generator=gen)
+                         for scale in (0.6, 0.8, 1.0, 1.2, 1.4)])
+    uncoupled = coupling.masses(targets, torch.zeros(5))
+    assert float(uncoupled.max()) > 0.9  # without potentials one answer takes nearly all
+    psi = coupling.potentials(targets)
+    assert torch.allclose(coupling.masses(targets, psi, seed=1), torch.full((5,), 0.2),
+                          atol=0.04)
+    noise = torch.randn(256, generator=gen)
+    assert coupling.choose(noise, targets, psi) == int(
+        ((noise - targets) ** 2 / 2).sum(dim=1).add(psi).argmin())  # nearest, up to psi
+
+
+def test_phase_two_couples_a_bare_name_to_its_noise(work: Path) -> None:
+    import torch
+
+    from fluxhost.training.emoji2 import coupling, transformer, vae
+
+    d = data.load(work)
+    text = torch.load(work / "encoders" / "embeds.pt", weights_only=False)
+    sampler = transformer.Sampler(d, vae.build(work, d)[1], text["prompts"], None)
+    gen = torch.Generator().manual_seed(3)
+    assert sampler.task("t2i_bank", 8, gen)[3] is None  # phase 1: noise drawn by the step
+    sampler.p_bare, sampler.coupled = 1.0, True
+    x0, _, rows, noise = sampler.task("t2i_bank", 16, gen)
+    assert noise is not None and noise.shape == x0.shape
+    bank = sampler.latents["bank"]
+    for i, row in enumerate(rows):
+        if row == 0:  # caption dropped: no coupling
+            continue
+        o = d.objects.index(text["prompts"][row])
+        answers = [c for c in range(len(data.COLOUR_NAMES)) if not d.heldout[o, c]]
+        targets = bank[o, answers].flatten(1).float()
+        chosen = answers[coupling.choose(noise[i].flatten(), targets, sampler.psi[o])]
+        assert torch.equal(x0[i], bank[o, chosen])
 
 
 def test_training_checkpoints_and_resumes(work: Path) -> None:
