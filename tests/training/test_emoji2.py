@@ -102,17 +102,31 @@ def test_coupling_gives_every_answer_an_equal_share_of_the_noise() -> None:
 
     gen = torch.Generator().manual_seed(0)
     base = torch.randn(1, 256, generator=gen)
-    # alike answers of unequal norms, as one object's recolours are
-    targets = torch.cat([base * scale + 0.3 * torch.randn(1, 256, generator=gen)
-                         for scale in (0.6, 0.8, 1.0, 1.2, 1.4)])
-    uncoupled = coupling.masses(targets, torch.zeros(5))
-    assert float(uncoupled.max()) > 0.9  # without potentials one answer takes nearly all
-    psi = coupling.potentials(targets)
-    assert torch.allclose(coupling.masses(targets, psi, seed=1), torch.full((5,), 0.2),
-                          atol=0.04)
-    noise = torch.randn(256, generator=gen)
-    assert coupling.choose(noise, targets, psi) == int(
-        ((noise - targets) ** 2 / 2).sum(dim=1).add(psi).argmin())  # nearest, up to psi
+    # correlated axes, as the colour words' are (orange lies between red and yellow)
+    axes = torch.cat([base * w + torch.randn(1, 256, generator=gen) for w in (0, 1, 2, 3)])
+    axes = axes / axes.norm(dim=1, keepdim=True)
+    assert float(coupling.masses(axes, torch.zeros(4)).max()) > 0.33  # unequal without psi
+    psi = coupling.potentials(axes)
+    assert torch.allclose(coupling.masses(axes, psi, seed=1), torch.full((4,), 0.25), atol=0.04)
+    noise = axes[2] * 10 + torch.randn(256, generator=gen) * 0.1
+    assert coupling.choose(noise, axes, psi) == 2  # noise along an axis trains its answer
+
+
+def test_colour_axes_point_from_the_average_look_to_the_colour() -> None:
+    import torch
+
+    from fluxhost.training.emoji2 import coupling
+
+    gen = torch.Generator().manual_seed(0)
+    looks = torch.randn(5, 1, 8, generator=gen)  # 5 objects
+    shifts = torch.eye(8)[:3].view(1, 3, 8) * 4  # colour c moves every object along e_c
+    bank = looks + shifts
+    heldout = np.zeros((5, 3), dtype=bool)
+    heldout[0, 1] = True
+    axes = coupling.colour_axes(bank, heldout)
+    assert axes.shape == (3, 8)
+    assert [int(a.argmax()) for a in axes] == [0, 1, 2]
+    assert torch.allclose(axes.norm(dim=1), torch.ones(3))
 
 
 def test_phase_two_couples_a_bare_name_to_its_noise(work: Path) -> None:
@@ -133,9 +147,9 @@ def test_phase_two_couples_a_bare_name_to_its_noise(work: Path) -> None:
         if row == 0:  # caption dropped: no coupling
             continue
         o = d.objects.index(text["prompts"][row])
-        answers = [c for c in range(len(data.COLOUR_NAMES)) if not d.heldout[o, c]]
-        targets = bank[o, answers].flatten(1).float()
-        chosen = answers[coupling.choose(noise[i].flatten(), targets, sampler.psi[o])]
+        answers = tuple(c for c in range(len(data.COLOUR_NAMES)) if not d.heldout[o, c])
+        axes = sampler.axes[list(answers)]
+        chosen = answers[coupling.choose(noise[i].flatten(), axes, sampler.psi[answers])]
         assert torch.equal(x0[i], bank[o, chosen])
 
 

@@ -107,18 +107,19 @@ class Sampler:
         self.native_rows = [(i, caption) for i, caption in d.natives]
         self.p_bare = P_BARE  # the training loop sets phase 2's
         self.coupled = False  # phase 2: bare names' noise coupled to their colour
-        self.psi: dict[int, Any] = {}
+        self.axes = coupling.colour_axes(latents["bank"], held)
+        self.psi: dict[tuple[int, ...], Any] = {}
 
     def bare_answer(self, o: int, gen: Any) -> tuple[int, Any]:
         """(colour, noise) for the bare name of object o: the noise drawn, the colour its cell."""
         import torch
 
-        colours_ = [c for c in range(self.d.heldout.shape[1]) if not self.d.heldout[o, c]]
-        targets = self.latents["bank"][o, colours_].flatten(1).float()
-        if o not in self.psi:
-            self.psi[o] = coupling.potentials(targets)
-        noise = torch.randn(targets.shape[1], generator=gen)
-        return colours_[coupling.choose(noise, targets, self.psi[o])], noise.view(TOKENS, -1)
+        answers = tuple(c for c in range(self.d.heldout.shape[1]) if not self.d.heldout[o, c])
+        axes = self.axes[list(answers)]
+        if answers not in self.psi:
+            self.psi[answers] = coupling.potentials(axes)
+        noise = torch.randn(axes.shape[1], generator=gen)
+        return answers[coupling.choose(noise, axes, self.psi[answers])], noise.view(TOKENS, -1)
 
     def pick(self, n: int, gen: Any) -> int:
         import torch
