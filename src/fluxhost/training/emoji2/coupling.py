@@ -3,7 +3,8 @@ any of its training colours).
 
 Drawn independently, every noise is paired with every colour, and the regression target at high
 noise is their average: the small model learnt that average and not the choice, so the bare
-name came out in one colour for every seed ("apple" yellow at step 8,476, at CFG 1 as at CFG 4).
+name came out in one colour for every seed ("apple" yellow for 6 of 6 seeds at step 8,476 and
+CFG 4; orange or yellow, never green or pink, at CFG 1).
 Coupled, the noise decides the colour by a rule the model can learn: each colour word has an
 *axis*, the mean direction in latent space from an object's average look to its look in that
 colour (colour_axes, over every training combination), and a noise trains the available colour
