@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from PIL import Image
-from tests.engine.test_emoji_model import _safetensors_header as safetensors_header
+from tests.engine.test_emoji_model import safetensors_header
 
 from fluxhost.engine import Engine
 from fluxhost.engine.demo import MANIFEST, ServedPipeline

@@ -50,12 +50,12 @@ def test_the_shipped_set_is_small_float16_and_says_what_it_is() -> None:
     # Gen 1 (base, 22.7 MB with its evaluation thumbnails) and gen 2 (klein, ~22.5 MB with its
     # evaluation set).
     assert total < 48e6, f"shipped set is {total / 1e6:.1f} MB"
-    header = json.loads(_safetensors_header(DEMO_ROOT / "base/transformer"))
+    header = json.loads(safetensors_header(DEMO_ROOT / "base/transformer"))
     dtypes = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
     assert dtypes == {"F16"}
 
 
-def _safetensors_header(folder: Path) -> bytes:
+def safetensors_header(folder: Path) -> bytes:
     with open(next(folder.glob("*.safetensors")), "rb") as f:
         length = int.from_bytes(f.read(8), "little")
         return f.read(length)

@@ -139,14 +139,15 @@ def test_phase_two_couples_a_bare_name_to_its_noise(work: Path) -> None:
     sampler = transformer.Sampler(d, vae.build(work, d)[1], text["prompts"], None)
     gen = torch.Generator().manual_seed(3)
     assert sampler.task("t2i_bank", 8, gen)[3] is None  # phase 1: noise drawn by the step
-    sampler.p_bare, sampler.coupled = 1.0, True
-    x0, _, rows, noise = sampler.task("t2i_bank", 16, gen)
+    sampler.tuning = True
+    x0, _, rows, noise = sampler.task("t2i_bank", 32, gen)
     assert noise is not None and noise.shape == x0.shape
     bank = sampler.latents["bank"]
-    for i, row in enumerate(rows):
-        if row == 0:  # caption dropped: no coupling
-            continue
-        o = d.objects.index(text["prompts"][row])
+    bare = [(i, text["prompts"][row]) for i, row in enumerate(rows)
+            if text["prompts"][row] in d.objects]  # not composed, not dropped ("")
+    assert len(bare) >= 8
+    for i, name in bare:
+        o = d.objects.index(name)
         answers = tuple(c for c in range(len(data.COLOUR_NAMES)) if not d.heldout[o, c])
         axes = sampler.axes[list(answers)]
         chosen = answers[coupling.choose(noise[i].flatten(), axes, sampler.psi[answers])]

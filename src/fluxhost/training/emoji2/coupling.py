@@ -40,24 +40,28 @@ def colour_axes(bank: Any, heldout: Any) -> Any:
     return axes / axes.norm(dim=1, keepdim=True)
 
 
+def cells(noise: Any, axes: Any, psi: Any) -> Any:
+    """The cell (an index into axes) of each noise row (N x D)."""
+    return (noise @ axes.T - psi).argmax(dim=1)
+
+
 def potentials(axes: Any) -> Any:
     """psi (K) giving each of the K axes' cells 1/K of the Gaussian."""
     import torch
 
     gen = torch.Generator().manual_seed(SEED)
     noise = torch.randn(SAMPLES, axes.shape[1], generator=gen, dtype=axes.dtype)
-    base = noise @ axes.T
     psi = torch.zeros(axes.shape[0], dtype=axes.dtype)
     k = axes.shape[0]
     for i in range(ITERATIONS):
-        mass = torch.bincount((base - psi).argmax(dim=1), minlength=k).to(axes.dtype)
+        mass = torch.bincount(cells(noise, axes, psi), minlength=k).to(axes.dtype)
         psi += (mass / SAMPLES - 1.0 / k) * (1.0 - i / ITERATIONS)
     return psi
 
 
 def choose(noise: Any, axes: Any, psi: Any) -> int:
-    """The index of the axis whose cell holds `noise` (D)."""
-    return int((axes @ noise - psi).argmax())
+    """The cell of one noise (D)."""
+    return int(cells(noise[None], axes, psi)[0])
 
 
 def masses(axes: Any, psi: Any, samples: int = SAMPLES, seed: int = 0) -> Any:
@@ -66,5 +70,4 @@ def masses(axes: Any, psi: Any, samples: int = SAMPLES, seed: int = 0) -> Any:
 
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(samples, axes.shape[1], generator=gen, dtype=axes.dtype)
-    found = (noise @ axes.T - psi).argmax(dim=1)
-    return torch.bincount(found, minlength=axes.shape[0]).float() / samples
+    return torch.bincount(cells(noise, axes, psi), minlength=axes.shape[0]).float() / samples

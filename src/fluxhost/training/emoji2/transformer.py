@@ -105,8 +105,7 @@ class Sampler:
         self.by_colour = {c: [o for o in range(held.shape[0]) if not held[o, c]]
                           for c in range(held.shape[1])}
         self.native_rows = [(i, caption) for i, caption in d.natives]
-        self.p_bare = P_BARE  # the training loop sets phase 2's
-        self.coupled = False  # phase 2: bare names' noise coupled to their colour
+        self.tuning = False  # phase 2 (the training loop sets it from TUNE_FROM)
         self.axes = coupling.colour_axes(latents["bank"], held)
         self.psi: dict[tuple[int, ...], Any] = {}
 
@@ -153,10 +152,10 @@ class Sampler:
         import torch
 
         o, c = self.combo(gen)
-        bare = float(torch.rand(1, generator=gen)) < self.p_bare
+        bare = float(torch.rand(1, generator=gen)) < (TUNE_P_BARE if self.tuning else P_BARE)
         prompt = self.d.objects[o] if bare else self.d.captions[o][c]
         noise = None
-        if bare and self.coupled:
+        if bare and self.tuning:
             c, noise = self.bare_answer(o, gen)
         return self.latents["bank"][o, c], [], prompt, noise
 
@@ -237,10 +236,8 @@ def train(work: Path, budget: common.Budget, batch: int, limit: int | None = Non
     mixes = [torch.tensor([mix[n] for n in names]) for mix in (TASKS, TUNE_TASKS)]
 
     def step_fn(step: int) -> float:
-        tuning = step >= TUNE_FROM
-        sampler.p_bare = TUNE_P_BARE if tuning else P_BARE
-        sampler.coupled = tuning
-        task = names[int(torch.multinomial(mixes[tuning], 1, generator=gen))]
+        sampler.tuning = step >= TUNE_FROM
+        task = names[int(torch.multinomial(mixes[sampler.tuning], 1, generator=gen))]
         x0, ref, rows, coupled = sampler.task(task, batch, gen)
         sigma = sample_sigmas(batch, gen)
         noise = torch.randn(x0.shape, generator=gen) if coupled is None else coupled
