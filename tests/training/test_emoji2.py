@@ -90,7 +90,8 @@ def test_sampler_never_draws_a_heldout_combination(work: Path) -> None:
     sampler = transformer.Sampler(d, vae.build(work, d)[1], text["prompts"], None)
     gen = torch.Generator().manual_seed(0)
     assert all(not d.heldout[o, c] for o, c in (sampler.combo(gen) for _ in range(200)))
-    x0, ref, rows, _ = sampler.task("recolour", 3, gen)
+    x0, ref, rows, _, coupled = sampler.task("recolour", 3, gen)
+    assert not bool(coupled.any())
     assert x0.shape == (3, 16, 64) and ref is not None and ref.shape == (3, 16, 64)
     assert all(r == 0 or text["prompts"][r].startswith("make it ") for r in rows)
 
@@ -140,18 +141,35 @@ def test_phase_two_couples_a_bare_name_to_its_noise(work: Path) -> None:
     gen = torch.Generator().manual_seed(3)
     assert sampler.task("t2i_bank", 8, gen)[3] is None  # phase 1: noise drawn by the step
     sampler.tuning = True
-    x0, _, rows, noise = sampler.task("t2i_bank", 32, gen)
+    x0, _, rows, noise, coupled = sampler.task("t2i_bank", 32, gen)
     assert noise is not None and noise.shape == x0.shape
     bank = sampler.latents["bank"]
     bare = [(i, text["prompts"][row]) for i, row in enumerate(rows)
             if text["prompts"][row] in d.objects]  # not composed, not dropped ("")
     assert len(bare) >= 8
+    assert [i for i, _ in bare] == [i for i in range(32) if coupled[i]]
     for i, name in bare:
         o = d.objects.index(name)
         answers = tuple(c for c in range(len(data.COLOUR_NAMES)) if not d.heldout[o, c])
         axes = sampler.axes[list(answers)]
         chosen = answers[coupling.choose(noise[i].flatten(), axes, sampler.psi[answers])]
         assert torch.equal(x0[i], bank[o, chosen])
+
+
+def test_coupled_rows_train_more_often_where_the_colour_is_chosen() -> None:
+    import torch
+
+    from fluxhost.training.emoji2 import transformer
+
+    gen = torch.Generator().manual_seed(0)
+    sigma = torch.full((4000,), 0.1)
+    coupled = torch.arange(4000) % 2 == 0
+    out = transformer.high_sigmas(sigma, coupled, gen)
+    assert torch.equal(out[~coupled], sigma[~coupled])  # other rows keep the step's sigma
+    low, high = transformer.TUNE_HIGH_SIGMA
+    moved = out[coupled] != 0.1
+    assert bool(((out[coupled][moved] >= low) & (out[coupled][moved] <= high)).all())
+    assert abs(float(moved.float().mean()) - transformer.TUNE_P_HIGH) < 0.05
 
 
 def test_training_checkpoints_and_resumes(work: Path) -> None:

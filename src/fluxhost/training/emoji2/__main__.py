@@ -13,7 +13,7 @@ STEPS, BATCH = 100_000, 32
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fluxhost.training.emoji2")
-    parser.add_argument("stage", choices=("train", "decoder", "export"))
+    parser.add_argument("stage", choices=("train", "decoder", "export", "init"))
     parser.add_argument("--work", type=Path, required=True,
                         help="work directory (data, checkpoints); outside the repository")
     parser.add_argument("--steps", type=int, default=STEPS, help="total steps to reach")
@@ -24,6 +24,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=Path("models/emoji64"),
                         help="export: the model set the klein folder joins")
+    parser.add_argument("--from", dest="source", type=Path, default=Path("models/emoji64"),
+                        help="init: the exported set whose weights the work directory continues")
     return parser.parse_args(argv)
 
 
@@ -39,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         export.export(args.work, args.out)
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.stage == "init":
+        from fluxhost.training.emoji2 import init
+
+        init.init(args.work, args.source)
+        return 0
     dataset.build(args.work)
     common.setup_torch(args.threads)
     budget = common.Budget(steps=args.steps, minutes=args.minutes,

@@ -55,13 +55,14 @@ def psnr(a: Any, b: Any) -> float:
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def update_manifest(out: Path, step: int) -> None:
+def update_manifest(out: Path, step: int, decoder_step: int) -> None:
     path = out / MANIFEST
     manifest: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {
         "name": "emoji64", "native_size": 64, "kinds": [],
         "description": "a demo at 64x64 trained on emoji, not FLUX"}
     manifest["kinds"] = sorted({*manifest.get("kinds", []), FOLDER})
     manifest["klein_transformer_step"] = step
+    manifest["klein_decoder_step"] = decoder_step
     manifest["flux2_max_sequence_length"] = encoders.TEXT_TOKENS
     path.write_text(json.dumps(manifest, indent=1) + "\n")
 
@@ -92,9 +93,9 @@ def export(work: Path, out: Path) -> Path:
                                                    local_files_only=True)
     back.set_progress_bar_config(disable=True)
     step = int(common.require_checkpoint(work, "transformer")["step"])
-    update_manifest(out, step)
-    update_card(out, step, sum(p.numel() for p in pipe.transformer.parameters()),
-                int((common.load_checkpoint(work / "decoder") or {}).get("step", 0)))
+    decoder_step = int((common.load_checkpoint(work / "decoder") or {}).get("step", 0))
+    update_manifest(out, step, decoder_step)
+    update_card(out, step, sum(p.numel() for p in pipe.transformer.parameters()), decoder_step)
     bench.EvalSet.from_data(data.load(work)).save(out / bench.EVAL_FILE)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"export: {target} ({size / 1e6:.1f} MB), transformer step {step}, float16 vs "
