@@ -275,3 +275,34 @@ def test_export_loads_offline_as_a_klein_folder(work: Path, tmp_path: Path) -> N
     image = pipe(prompt="red apple", height=64, width=64, num_inference_steps=2,
                  max_sequence_length=encoders.TEXT_TOKENS).images[0]
     assert image.size == (64, 64)
+
+
+def test_init_continues_training_from_an_exported_set(work: Path, tmp_path: Path) -> None:
+    """A fresh work directory (the stages before the transformer rebuilt, here linked) continues
+    from the exported weights and step, with the exported decoder."""
+    import torch
+
+    from fluxhost.training.emoji2 import decoder, export, init, transformer
+
+    shipped = tmp_path / "set"
+    export.export(work, shipped)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for stage in ("dataset", "data", "encoders", "vae"):
+        (fresh / stage).symlink_to(work / stage)
+    step = init.init(fresh, shipped)
+    assert step == common.require_checkpoint(work, "transformer")["step"]
+    with pytest.raises(FileExistsError):
+        init.init(fresh, shipped)  # never over a run
+    started = common.require_checkpoint(fresh, "transformer")
+    ema = common.require_checkpoint(work, "transformer")["ema"]
+    for name, value in started["model"].items():  # the exported EMA, through float16
+        assert value.dtype == torch.float32
+        assert torch.allclose(value, ema[name], atol=1e-2, rtol=1e-2)
+    assert common.require_checkpoint(fresh, "decoder")["step"] == int(json.loads(
+        (shipped / export.MANIFEST).read_text())["klein_decoder_step"])
+    vae_fresh, vae_work = decoder.load_vae(fresh), decoder.load_vae(work)
+    assert all(torch.allclose(v, vae_work.state_dict()[k], atol=1e-2)
+               for k, v in vae_fresh.state_dict().items())
+    transformer.train(fresh, common.Budget(steps=step + 1), batch=4)
+    assert common.require_checkpoint(fresh, "transformer")["step"] == step + 1

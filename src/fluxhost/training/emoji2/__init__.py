@@ -19,6 +19,10 @@ decoder.py says why).
 `python -m fluxhost.training.emoji2 export --work DIR [--out models/emoji64]` writes the EMA
 weights as a float16 Flux2KleinPipeline folder OUT/klein and adds it to the set's manifest.
 
+`python -m fluxhost.training.emoji2 init --work DIR [--from models/emoji64]` starts DIR's
+transformer and decoder checkpoints from an exported set (a fresh checkout has no work
+directory); `train` then rebuilds the stages before the transformer and continues.
+
 The transformer stage checkpoints DIR/transformer/latest.pt every 3 minutes and at exit
 (weights, EMA, optimizer, step, its generator) and continues from there when run again.
 `transformer.pipeline(DIR)` assembles the unchanged Flux2KleinPipeline on the latest EMA weights.
