@@ -60,7 +60,8 @@ TASKS = {"t2i_bank": 0.3, "t2i_native": 0.2, "recolour": 0.25, "swap": 0.15, "co
 # step ~12,400) did not change that, and neither did drawing objects mirrored (the model learnt
 # the average of both orientations); coupling with bare names three times as frequent and the
 # sigmas of phase 1 (to step 14,532) raised how often the prediction follows the noise's colour
-# at sigma 1 from 0.28 to 0.44, where it levelled off, and CFG 4 still drew one colour.
+# at sigma 1 from 0.28 to 0.44, where it levelled off, and CFG 4 still drew one colour; this
+# mix (to step 18,024, from `init`) raised it to 0.54, and CFG 4 still drew one (docs/emoji64.md).
 TUNE_FROM = 8_476
 TUNE_TASKS = {"t2i_bank": 0.55, "t2i_native": 0.12, "recolour": 0.2, "swap": 0.09,
               "combine": 0.04}
