@@ -11,7 +11,6 @@ from, step for step; it is the same weights trained on by the same recipe.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ from fluxhost.training.emoji2 import decoder, export, transformer
 def _checkpoint(model: Any, lr: float, seed: int, step: int) -> dict[str, Any]:
     import torch
 
-    model = model.float()
-    return {"model": model.state_dict(), "ema": copy.deepcopy(model).state_dict(),
+    weights = model.float().state_dict()  # the exported EMA: model and EMA alike
+    return {"model": weights, "ema": weights,
             "opt": torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0).state_dict(),
             "gen": torch.Generator().manual_seed(seed + step).get_state(), "step": step}
 

@@ -51,17 +51,11 @@ P_BARE = 0.25
 TOKENS = 16  # 64 px / 8 (VAE) / 2 (patchify), squared
 TASKS = {"t2i_bank": 0.3, "t2i_native": 0.2, "recolour": 0.25, "swap": 0.15, "combine": 0.1}
 # Phase 2, from step TUNE_FROM on (the steps before are phase 1, the shipped 8,476): a bare
-# object name's noise is coupled to the colour it trains (coupling.py); bare names are about
-# five times as frequent as in phase 1 (t2i_bank 0.55 x TUNE_P_BARE 0.65 = 0.36, against
-# 0.3 x 0.25), composed captions a little rarer (0.19 against 0.225), and half of the coupled
-# rows train at a noise level drawn from TUNE_HIGH_SIGMA, where the choice of colour is read
-# from the noise (below it, the colour is already in x_t). At step 8,476 "apple" and "rocket"
-# came out in one colour for every seed at CFG 4; three times the bare names alone (a trial to
-# step ~12,400) did not change that, and neither did drawing objects mirrored (the model learnt
-# the average of both orientations); coupling with bare names three times as frequent and the
-# sigmas of phase 1 (to step 14,532) raised how often the prediction follows the noise's colour
-# at sigma 1 from 0.28 to 0.44, where it levelled off, and CFG 4 still drew one colour; this
-# mix (to step 18,024, from `init`) raised it to 0.54, and CFG 4 still drew one (docs/emoji64.md).
+# object name's noise is coupled to the colour it trains (coupling.py), bare names are about five
+# times as frequent as in phase 1 (0.55 x 0.65 = 0.36 of samples, against 0.3 x 0.25), and half
+# the coupled rows train at a sigma in TUNE_HIGH_SIGMA, where the colour is read from the noise
+# (below it the colour is already in x_t). A trial recipe: docs/emoji64.md ("Trial phases") has
+# what each phase-2 variant did to seeds; none is shipped.
 TUNE_FROM = 8_476
 TUNE_TASKS = {"t2i_bank": 0.55, "t2i_native": 0.12, "recolour": 0.2, "swap": 0.09,
               "combine": 0.04}
