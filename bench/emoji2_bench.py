@@ -4,8 +4,8 @@
     nice -n 19 .venv/bin/python bench/emoji2_bench.py --model models/emoji64   # shipped
 
 Prints JSON: held-out combination top-1/top-5/median rank against the shuffled-prompt and noise
-baselines, edit success on held-out pairs, seed diversity and seconds per 64x64 image (see
-fluxhost.training.emoji2.bench for each measure).
+baselines, edit success on held-out pairs, seed diversity (six chosen prompts, and 48 bare
+object names) and seconds per 64x64 image (see fluxhost.training.emoji2.bench for each measure).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fluxhost.training.emoji import common
 from fluxhost.training.emoji2 import bench, data, transformer
 
 DIVERSITY_PROMPTS = ["apple", "heart", "rocket", "book", "red apple", "blue heart"]
+BARE_NAMES = 48  # object names, 4 seeds each (bench.bare_names)
 
 
 def main() -> int:
@@ -55,6 +56,7 @@ def main() -> int:
         "adherence": bench.adherence(pipe, evaluation, s),
         "edits": bench.edits(pipe, evaluation, s),
         "diversity": bench.diversity(pipe, DIVERSITY_PROMPTS, s),
+        "bare_names": bench.diversity(pipe, bench.bare_names(evaluation, BARE_NAMES), s),
         "seconds_per_image": bench.seconds_per_image(pipe, s),
     }
     print(json.dumps(result, indent=1))

@@ -247,6 +247,22 @@ def test_bench_measures_run_on_a_checkpoint(work: Path) -> None:
     assert 0.0 <= bench.edits(pipe, evaluation, s)["success"] <= 1.0
     spread = bench.diversity(pipe, ["apple", "red apple"], s, seeds=2)
     assert spread["between_seeds"] > 0 and spread["between_prompts"] > 0
+    assert 0.0 <= spread["varied"] <= 1.0 and spread["median_between_seeds"] > 0
+
+
+def test_bare_names_are_the_held_out_objects_spread_evenly() -> None:
+    from fluxhost.training.emoji2 import bench
+
+    pairs = [(0, 4), (0, 1), (1, 0), (2, 5), (3, 2)]
+    captions = ["blue apple", "orange apple", "red beating heart", "beating purple heart",
+                "yellow x ray"]
+    evaluation = bench.EvalSet(np.zeros((0, 768), np.uint8), 7, pairs, captions,
+                               np.zeros((5, 64, 64, 3), np.uint8))
+    # the colour word goes wherever data.compose put it; a name seen twice counts once
+    assert bench.bare_names(evaluation, 3) == ["apple", "beating heart", "x ray"]
+    assert bench.bare_names(evaluation, 1) == ["apple"]
+    with pytest.raises(ValueError, match="asked for 4 bare names"):
+        bench.bare_names(evaluation, 4)
 
 
 def test_export_loads_offline_as_a_klein_folder(work: Path, tmp_path: Path) -> None:

@@ -8,7 +8,10 @@
   and the instruction "make it b"; a success when b is the dominant colour word of the output's
   coloured pixels (colours.dominant), i.e. the instructed colour dominates the edited object.
 - Seed diversity: for P prompts x S seeds, the mean absolute pixel difference (0..255) between
-  two seeds of one prompt, and between two prompts at one seed; their ratio.
+  two seeds of one prompt, and between two prompts at one seed; their ratio. Run on a few chosen
+  prompts, and on a spread of bare object names (bare_names: any of its colours is a right
+  answer), where the share of names whose seeds come out in more than one colour word says how
+  often a seed changes the picture, which a mean over six prompts cannot.
 - Seconds per image at 64x64 (the run's wall time over images drawn).
 
 The measures read an `EvalSet`: the 16x16 thumbnails of every bank image (uint8) and, per
@@ -132,12 +135,31 @@ def diversity(pipe: Any, prompts: list[str], s: Settings, seeds: int = 4) -> dic
                                         for i, j in pairs])),
         "colours": len({colours.dominant(stack[i, k].astype(np.uint8))[0]
                         for i in range(seeds)})} for k, prompt in enumerate(prompts)}
-    between_seeds = np.mean([v["between_seeds"] for v in per_prompt.values()])
+    seed_distances = [v["between_seeds"] for v in per_prompt.values()]
+    between_seeds = np.mean(seed_distances)
     p = len(prompts)
     between_prompts = np.mean([np.abs(stack[:, i] - stack[:, j]).mean()
                                for i in range(p) for j in range(i + 1, p)])
     return {"between_seeds": float(between_seeds), "between_prompts": float(between_prompts),
-            "ratio": float(between_seeds / between_prompts), "per_prompt": per_prompt}
+            "ratio": float(between_seeds / between_prompts),
+            "median_between_seeds": float(np.median(seed_distances)),
+            "varied": float(np.mean([v["colours"] > 1 for v in per_prompt.values()])),
+            "per_prompt": per_prompt}
+
+
+def bare_names(e: EvalSet, n: int) -> list[str]:
+    """n object names spread evenly over the evaluation set's held-out objects, in its order:
+    each held-out caption less its colour word (data.compose put that word in)."""
+    names: list[str] = []
+    for (_, c), caption in zip(e.pairs, e.captions, strict=True):
+        words = caption.split()
+        words.remove(data.COLOUR_NAMES[c])
+        name = " ".join(words)
+        if name not in names:
+            names.append(name)
+    if n > len(names):
+        raise ValueError(f"asked for {n} bare names; the evaluation set has {len(names)}")
+    return [names[i * len(names) // n] for i in range(n)]
 
 
 def seconds_per_image(pipe: Any, s: Settings, n: int = 4) -> float:
