@@ -50,12 +50,12 @@ P_DROP = 0.1
 P_BARE = 0.25
 TOKENS = 16  # 64 px / 8 (VAE) / 2 (patchify), squared
 TASKS = {"t2i_bank": 0.3, "t2i_native": 0.2, "recolour": 0.25, "swap": 0.15, "combine": 0.1}
-# Phase 2, from step TUNE_FROM on (the steps before are phase 1, the shipped 8,476): a bare
+# Phase 2, from step TUNE_FROM on (the steps before are phase 1, 0 to 8,476): a bare
 # object name's noise is coupled to the colour it trains (coupling.py), bare names are about five
 # times as frequent as in phase 1 (0.55 x 0.65 = 0.36 of samples, against 0.3 x 0.25), and half
 # the coupled rows train at a sigma in TUNE_HIGH_SIGMA, where the colour is read from the noise
-# (below it the colour is already in x_t). A trial recipe: docs/emoji64.md ("Trial phases") has
-# what each phase-2 variant did to seeds; none is shipped.
+# (below it the colour is already in x_t). docs/emoji64.md ("Trial phases") has what each
+# phase-2 variant did to seeds; this one is shipped (step 18,024).
 TUNE_FROM = 8_476
 TUNE_TASKS = {"t2i_bank": 0.55, "t2i_native": 0.12, "recolour": 0.2, "swap": 0.09,
               "combine": 0.04}
