@@ -247,7 +247,8 @@ def test_bench_measures_run_on_a_checkpoint(work: Path) -> None:
     assert 0.0 <= bench.edits(pipe, evaluation, s)["success"] <= 1.0
     spread = bench.diversity(pipe, ["apple", "red apple"], s, seeds=2)
     assert spread["between_seeds"] > 0 and spread["between_prompts"] > 0
-    assert 0.0 <= spread["varied"] <= 1.0 and spread["median_between_seeds"] > 0
+    assert 0.0 <= spread["visible"] <= 1.0 and 0.0 <= spread["several_colours"] <= 1.0
+    assert spread["median_between_seeds"] > 0
 
 
 def test_bare_names_are_the_held_out_objects_spread_evenly() -> None:
